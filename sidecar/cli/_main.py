@@ -1,0 +1,118 @@
+"""``sidecar run | check-config | token new``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from sidecar.auth import hash_token, new_token
+from sidecar.config import SCOPES, Config, load_config, parse_config, render_config
+from sidecar.errors import ConfigError, StorageError
+
+DEFAULT_CONFIG = Path("config/sidecar.yaml")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sidecar`` console script; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "command"):
+        parser.print_help()
+        return 2
+    return int(args.command(args))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sidecar", description="Observability and reliability sidecar.")
+    commands = parser.add_subparsers(metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the service")
+    run.add_argument("--config", type=Path, help=f"config file (default: {DEFAULT_CONFIG} if present)")
+    run.add_argument("--listen", metavar="HOST:PORT", help="overrides server.listen")
+    run.add_argument("--data-dir", metavar="DIR", help="overrides data_dir")
+    run.set_defaults(command=_run)
+
+    check = commands.add_parser("check-config", help="validate a config file")
+    check.add_argument("file", type=Path)
+    check.add_argument("--print", action="store_true", help="print the effective config (secrets as ***)")
+    check.set_defaults(command=_check_config)
+
+    token = commands.add_parser("token", help="API tokens").add_subparsers(metavar="ACTION")
+    new = token.add_parser("new", help="print a fresh token and its config entry")
+    new.add_argument("--name", required=True)
+    new.add_argument("--scopes", required=True, help=f"comma-separated, from {', '.join(SCOPES)}")
+    new.set_defaults(command=_token_new)
+    return parser
+
+
+def _load(path: Path | None, overrides: dict[str, Any]) -> Config:
+    if path is None and DEFAULT_CONFIG.exists():
+        path = DEFAULT_CONFIG
+    if path is None:
+        return parse_config({}, overrides=overrides)
+    return load_config(path, overrides=overrides)
+
+
+def _run(args: argparse.Namespace) -> int:
+    # Imported here so that check-config and token stay quick and light.
+    from sidecar.http import create_app, serve
+    from sidecar.telemetry import configure_logging
+
+    overrides: dict[str, Any] = {}
+    if args.listen:
+        overrides["server.listen"] = args.listen
+    if args.data_dir:
+        overrides["data_dir"] = args.data_dir
+    try:
+        config = _load(args.config, overrides)
+    except ConfigError as exc:
+        _print_problems(exc)
+        return 1
+    configure_logging(config.telemetry.logging)
+    app = create_app(config)
+    server = config.server
+    try:
+        asyncio.run(serve(app, server.host, server.port, shutdown_timeout=server.shutdown_timeout))
+    except (StorageError, OSError) as exc:
+        structlog.get_logger("sidecar").error("cannot start", error=str(exc))
+        return 1
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.file)
+    except ConfigError as exc:
+        _print_problems(exc)
+        return 1
+    if args.print:
+        sys.stdout.write(render_config(config))
+    else:
+        print(f"{args.file}: ok")
+    return 0
+
+
+def _token_new(args: argparse.Namespace) -> int:
+    scopes = [scope.strip() for scope in args.scopes.split(",") if scope.strip()]
+    unknown = [scope for scope in scopes if scope not in SCOPES]
+    if not scopes or unknown:
+        print(f"--scopes: expected some of {', '.join(SCOPES)}", file=sys.stderr)
+        return 1
+    token = new_token()
+    print(f"token (shown once, give it to the client): {token}")
+    print("config entry (auth.tokens):")
+    print(f"  - {{name: {args.name}, scopes: [{', '.join(scopes)}], sha256: {hash_token(token)}}}")
+    print(f"or in the environment: SIDECAR_API_TOKENS={args.name}:{'+'.join(scopes)}:{token}")
+    return 0
+
+
+def _print_problems(exc: ConfigError) -> None:
+    print(f"invalid configuration ({len(exc.problems)} problem(s)):", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  {problem}", file=sys.stderr)

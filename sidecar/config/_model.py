@@ -1,0 +1,202 @@
+"""The typed, immutable configuration tree.
+
+Each section is a frozen pydantic model that forbids unknown keys; durations
+and sizes are parsed once into seconds and bytes. Later sections (ingest,
+probes, breakers, alerting, status page) are added by the packages that own
+those concepts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from ._interpolate import EnvStr
+from ._units import ByteSize, Duration
+
+Scope = Literal["ingest", "read", "admin"]
+SCOPES: tuple[str, ...] = ("ingest", "read", "admin")
+
+
+def _require_env(value: Any) -> Any:
+    # Secrets may only reach the sidecar through the environment, never the file.
+    if value is None or isinstance(value, EnvStr | SecretStr):
+        return value
+    raise PydanticCustomError(
+        "secret_in_file",
+        "secrets must come from the environment: write ${VARIABLE} and set it",
+    )
+
+
+Secret = Annotated[
+    SecretStr,
+    BeforeValidator(_require_env),
+    PlainSerializer(lambda value: "***" if value is not None else None, return_type=str),
+]
+"""A secret value: only accepted through ``${ENV}`` interpolation, printed as ``***``."""
+
+
+def _check_listen(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise PydanticCustomError(
+            "listen", 'expected HOST:PORT like "127.0.0.1:8090", got "{value}"', {"value": value}
+        )
+    return value
+
+
+def _check_network(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise PydanticCustomError(
+            "network", 'expected an address or CIDR like "10.0.0.0/8", got "{value}"', {"value": value}
+        ) from None
+    return value
+
+
+Listen = Annotated[str, AfterValidator(_check_listen)]
+Network = Annotated[str, AfterValidator(_check_network)]
+PositiveDuration = Annotated[Duration, Field(gt=0)]
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+
+
+class Section(BaseModel):
+    """Base of every config section: immutable, unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ServerConfig(Section):
+    """The HTTP listener."""
+
+    listen: Listen = "127.0.0.1:8090"
+    shutdown_timeout: PositiveDuration = 10.0
+    max_body_size: ByteSize = Field(10 * 1024 * 1024, gt=0)
+    trusted_proxies: tuple[Network, ...] = ()
+
+    @property
+    def host(self) -> str:
+        """The host part of ``listen``, without IPv6 brackets."""
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        """The port part of ``listen``."""
+        return int(self.listen.rpartition(":")[2])
+
+
+class TokenConfig(Section):
+    """An API token, known by its SHA-256 hash only."""
+
+    name: Name
+    scopes: tuple[Scope, ...] = Field(min_length=1)
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class RateLimitConfig(Section):
+    """A token bucket: ``rate`` requests per second sustained, bursts up to ``burst``."""
+
+    rate: float = Field(gt=0)
+    burst: int = Field(ge=1)
+
+
+class AuthConfig(Section):
+    """API tokens and rate limits."""
+
+    tokens: tuple[TokenConfig, ...] = ()
+    per_token: RateLimitConfig = RateLimitConfig(rate=500, burst=1000)
+    per_ip: RateLimitConfig = RateLimitConfig(rate=50, burst=100)
+    max_tracked_clients: int = Field(10_000, ge=1)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> AuthConfig:
+        names = [token.name for token in self.tokens]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"token names must be unique, repeated: {', '.join(duplicates)}")
+        return self
+
+
+class SqliteConfig(Section):
+    """The embedded SQLite backend."""
+
+    path: str = "sidecar.db"
+    busy_timeout: PositiveDuration = 5.0
+
+
+class PostgresConfig(Section):
+    """The PostgreSQL backend (asyncpg pool)."""
+
+    dsn: Secret | None = None
+    db_schema: Annotated[str, Field(alias="schema", pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = "public"
+    pool_min_size: int = Field(1, ge=0)
+    pool_max_size: int = Field(10, ge=1)
+    connect_timeout: PositiveDuration = 5.0
+    command_timeout: PositiveDuration = 10.0
+
+
+class StorageConfig(Section):
+    """Where the sidecar keeps its state."""
+
+    backend: Literal["sqlite", "postgres"] = "sqlite"
+    sqlite: SqliteConfig = SqliteConfig()
+    postgres: PostgresConfig = PostgresConfig()
+
+    @model_validator(mode="after")
+    def _dsn_when_postgres(self) -> StorageConfig:
+        if self.backend == "postgres" and self.postgres.dsn is None:
+            raise ValueError("backend postgres needs postgres.dsn (e.g. dsn: ${SIDECAR_POSTGRES_DSN})")
+        return self
+
+
+class MetricsConfig(Section):
+    """The ``/metrics`` endpoint."""
+
+    public: bool = True
+
+
+class LoggingConfig(Section):
+    """The sidecar's own log lines."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class TracingConfig(Section):
+    """OpenTelemetry tracing of the sidecar's own request handling."""
+
+    otlp_endpoint: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    headers: dict[str, Secret] = {}
+    sample_ratio: float = Field(1.0, ge=0, le=1)
+
+
+class TelemetryConfig(Section):
+    """The sidecar's own logs and traces."""
+
+    logging: LoggingConfig = LoggingConfig()
+    tracing: TracingConfig = TracingConfig()
+
+
+class Config(Section):
+    """The whole configuration."""
+
+    data_dir: Path = Path("data")
+    server: ServerConfig = ServerConfig()
+    auth: AuthConfig = AuthConfig()
+    storage: StorageConfig = StorageConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()

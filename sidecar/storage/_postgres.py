@@ -1,0 +1,166 @@
+"""PostgreSQL backend through an asyncpg pool."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+import orjson
+
+from sidecar.errors import StorageError
+
+from ._base import AppliedMigration, Storage, check_not_newer, load_migrations
+
+# Any fixed number works: it only has to be the same for every replica.
+_MIGRATION_LOCK = 0x5EDECA
+
+
+class PostgresStorage(Storage):
+    """Storage in a PostgreSQL schema; safe to share between several sidecar replicas."""
+
+    backend = "postgres"
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str = "public",
+        min_size: int = 1,
+        max_size: int = 10,
+        connect_timeout: float = 5.0,
+        command_timeout: float = 10.0,
+    ) -> None:
+        self._dsn = dsn
+        self.schema = schema
+        self._min_size = min_size
+        self._max_size = max_size
+        self._connect_timeout = connect_timeout
+        self._command_timeout = command_timeout
+        self._pool: asyncpg.Pool | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The open pool (for backend-specific repositories)."""
+        if self._pool is None:
+            raise StorageError("storage is not open")
+        return self._pool
+
+    async def open(self) -> None:
+        """Create the pool (and the schema), then migrate under an advisory lock."""
+        try:
+            await self._create_schema()
+            self._pool = await asyncpg.create_pool(
+                self._dsn,
+                min_size=self._min_size,
+                max_size=self._max_size,
+                timeout=self._connect_timeout,
+                command_timeout=self._command_timeout,
+                server_settings={"search_path": self.schema, "application_name": "sidecar"},
+                init=_init_connection,
+            )
+            await self._migrate()
+        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+            await self.close()
+            # The DSN may hold a password: name the error, never the DSN.
+            raise StorageError(f"cannot open PostgreSQL storage: {type(exc).__name__}: {exc}") from exc
+
+    async def _create_schema(self) -> None:
+        if self.schema == "public":
+            return
+        connection = await asyncpg.connect(self._dsn, timeout=self._connect_timeout)
+        try:
+            await connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+        except asyncpg.UniqueViolationError:
+            pass  # created concurrently by another replica
+        finally:
+            await connection.close()
+
+    async def _migrate(self) -> None:
+        known = load_migrations(self.backend)
+        async with self.pool.acquire() as connection, connection.transaction():
+            await connection.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+            await connection.execute(
+                "CREATE TABLE IF NOT EXISTS sidecar_migrations ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
+            applied = await self._applied(connection)
+            check_not_newer(applied, known)
+            done = {migration.version for migration in applied}
+            for migration in known:
+                if migration.version not in done:
+                    await connection.execute(migration.sql)
+                    await connection.execute(
+                        "INSERT INTO sidecar_migrations (version, name) VALUES ($1, $2)",
+                        migration.version,
+                        migration.name,
+                    )
+
+    async def close(self) -> None:
+        """Close the pool, waiting for connections in use to be released."""
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            try:
+                await asyncio.wait_for(pool.close(), timeout=self._command_timeout)
+            except asyncio.TimeoutError:
+                pool.terminate()
+
+    async def ping(self) -> None:
+        """Run ``SELECT 1`` within the connect timeout."""
+        try:
+            await asyncio.wait_for(self.pool.fetchval("SELECT 1"), timeout=self._connect_timeout)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError) as exc:
+            raise StorageError(f"PostgreSQL is not answering: {type(exc).__name__}") from exc
+
+    async def applied_migrations(self) -> list[AppliedMigration]:
+        """The recorded migrations."""
+        async with self.pool.acquire() as connection:
+            return await self._applied(connection)
+
+    @staticmethod
+    async def _applied(connection: asyncpg.Connection) -> list[AppliedMigration]:
+        rows = await connection.fetch(
+            "SELECT version, name, extract(epoch FROM applied_at)::float8 AS at"
+            " FROM sidecar_migrations ORDER BY version"
+        )
+        return [AppliedMigration(row["version"], row["name"], row["at"]) for row in rows]
+
+    async def get_state(self, namespace: str, key: str) -> dict[str, Any] | None:
+        """Read one document."""
+        return await self.pool.fetchval(
+            "SELECT value FROM sidecar_state WHERE namespace = $1 AND key = $2", namespace, key
+        )
+
+    async def put_state(self, namespace: str, key: str, value: dict[str, Any]) -> None:
+        """Upsert one document."""
+        await self.pool.execute(
+            "INSERT INTO sidecar_state (namespace, key, value, updated_at) VALUES ($1, $2, $3, now())"
+            " ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, updated_at = now()",
+            namespace,
+            key,
+            value,
+        )
+
+    async def delete_state(self, namespace: str, key: str) -> bool:
+        """Delete one document."""
+        status = await self.pool.execute(
+            "DELETE FROM sidecar_state WHERE namespace = $1 AND key = $2", namespace, key
+        )
+        return status != "DELETE 0"
+
+    async def list_state(self, namespace: str) -> dict[str, dict[str, Any]]:
+        """Every document of a namespace."""
+        rows = await self.pool.fetch(
+            "SELECT key, value FROM sidecar_state WHERE namespace = $1 ORDER BY key", namespace
+        )
+        return {row["key"]: row["value"] for row in rows}
+
+
+async def _init_connection(connection: asyncpg.Connection) -> None:
+    await connection.set_type_codec(
+        "jsonb",
+        encoder=lambda value: orjson.dumps(value).decode(),
+        decoder=orjson.loads,
+        schema="pg_catalog",
+    )

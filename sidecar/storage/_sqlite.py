@@ -1,0 +1,141 @@
+"""SQLite backend: the embedded default (WAL mode, one file under the data directory)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import orjson
+
+from sidecar.errors import StorageError
+
+from ._base import AppliedMigration, Storage, check_not_newer, load_migrations
+
+_MIGRATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS sidecar_migrations (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    applied_at REAL NOT NULL
+)
+"""
+
+
+class SqliteStorage(Storage):
+    """Storage in one SQLite file, reached through a dedicated thread (aiosqlite)."""
+
+    backend = "sqlite"
+
+    def __init__(self, path: Path, *, busy_timeout: float = 5.0) -> None:
+        self.path = path
+        self._busy_timeout = busy_timeout
+        self._db: aiosqlite.Connection | None = None
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        """The open connection (for backend-specific repositories)."""
+        if self._db is None:
+            raise StorageError("storage is not open")
+        return self._db
+
+    async def open(self) -> None:
+        """Open the file (creating its folder), set WAL mode and migrate."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = await aiosqlite.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
+            await self._db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a committed transaction survives power loss, not only a process crash.
+            await self._db.execute("PRAGMA synchronous=FULL")
+            await self._db.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
+            await self._db.execute("PRAGMA foreign_keys=ON")
+            await self._migrate()
+        except (sqlite3.Error, OSError) as exc:
+            await self.close()
+            raise StorageError(f"cannot open SQLite database {self.path}: {exc}") from exc
+
+    async def _migrate(self) -> None:
+        db = self.db
+        await db.execute(_MIGRATIONS_TABLE)
+        known = load_migrations(self.backend)
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            applied = await self._applied(db)
+            check_not_newer(applied, known)
+            done = {migration.version for migration in applied}
+            for migration in known:
+                if migration.version in done:
+                    continue
+                for statement in _statements(migration.sql):
+                    await db.execute(statement)
+                await db.execute(
+                    "INSERT INTO sidecar_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, time.time()),
+                )
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+
+    async def close(self) -> None:
+        """Close the connection (checkpointing the WAL)."""
+        if self._db is not None:
+            db, self._db = self._db, None
+            await db.close()
+
+    async def ping(self) -> None:
+        """Run ``SELECT 1``."""
+        try:
+            async with self.db.execute("SELECT 1") as cursor:
+                await cursor.fetchone()
+        except (sqlite3.Error, ValueError) as exc:
+            raise StorageError(f"SQLite is not answering: {exc}") from exc
+
+    async def applied_migrations(self) -> list[AppliedMigration]:
+        """The recorded migrations."""
+        return await self._applied(self.db)
+
+    @staticmethod
+    async def _applied(db: aiosqlite.Connection) -> list[AppliedMigration]:
+        async with db.execute("SELECT version, name, applied_at FROM sidecar_migrations ORDER BY version") as cur:
+            return [AppliedMigration(*row) for row in await cur.fetchall()]
+
+    async def get_state(self, namespace: str, key: str) -> dict[str, Any] | None:
+        """Read one document."""
+        async with self.db.execute(
+            "SELECT value FROM sidecar_state WHERE namespace = ? AND key = ?", (namespace, key)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return orjson.loads(row[0]) if row else None
+
+    async def put_state(self, namespace: str, key: str, value: dict[str, Any]) -> None:
+        """Upsert one document."""
+        await self.db.execute(
+            "INSERT INTO sidecar_state (namespace, key, value, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            (namespace, key, orjson.dumps(value).decode(), time.time()),
+        )
+
+    async def delete_state(self, namespace: str, key: str) -> bool:
+        """Delete one document."""
+        cursor = await self.db.execute(
+            "DELETE FROM sidecar_state WHERE namespace = ? AND key = ?", (namespace, key)
+        )
+        return cursor.rowcount > 0
+
+    async def list_state(self, namespace: str) -> dict[str, dict[str, Any]]:
+        """Every document of a namespace."""
+        async with self.db.execute(
+            "SELECT key, value FROM sidecar_state WHERE namespace = ? ORDER BY key", (namespace,)
+        ) as cursor:
+            return {key: orjson.loads(value) for key, value in await cursor.fetchall()}
+
+
+def _statements(sql: str) -> list[str]:
+    # Migration files hold plain DDL separated by semicolons at line ends.
+    return [part.strip() for part in sql.split(";\n") if part.strip() and not _only_comments(part)]
+
+
+def _only_comments(part: str) -> bool:
+    return all(not line.strip() or line.strip().startswith("--") for line in part.splitlines())

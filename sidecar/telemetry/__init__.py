@@ -1,0 +1,7 @@
+"""The sidecar's own telemetry: structured logs, traces and Prometheus metrics."""
+
+from ._logging import configure_logging
+from ._metrics import HTTP_BUCKETS, HttpMetrics, new_registry
+from ._tracing import create_tracer_provider
+
+__all__ = ["HTTP_BUCKETS", "HttpMetrics", "configure_logging", "create_tracer_provider", "new_registry"]
