@@ -18,9 +18,7 @@ class SidecarError(Exception):
     status: int = 500
     code: str = "internal_error"
 
-    def __init__(
-        self, message: str, *, details: Any = None, headers: dict[str, str] | None = None
-    ) -> None:
+    def __init__(self, message: str, *, details: Any = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.details = details

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -30,7 +29,7 @@ async def _check_postgres() -> bool:
             connection = await asyncpg.connect(POSTGRES_DSN, timeout=3)
             await connection.close()
             _postgres_reachable = True
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        except (TimeoutError, OSError, asyncpg.PostgresError):
             _postgres_reachable = False
     return _postgres_reachable
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from sidecar.config import SCOPES, Config, load_config, parse_config, render_con
 from sidecar.errors import ConfigError, StorageError
 
 DEFAULT_CONFIG = Path("config/sidecar.yaml")
+_TOKEN_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -99,6 +101,9 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _token_new(args: argparse.Namespace) -> int:
+    if not _TOKEN_NAME.match(args.name):
+        print("--name: 1 to 64 letters, digits, '.', '_' or '-'", file=sys.stderr)
+        return 1
     scopes = [scope.strip() for scope in args.scopes.split(",") if scope.strip()]
     unknown = [scope for scope in scopes if scope not in SCOPES]
     if not scopes or unknown:

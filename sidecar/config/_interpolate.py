@@ -29,9 +29,7 @@ def _path(parts: tuple[str | int, ...]) -> str:
     return out or "<root>"
 
 
-def interpolate(
-    tree: Any, env: Mapping[str, str] | None = None, problems: list[str] | None = None
-) -> Any:
+def interpolate(tree: Any, env: Mapping[str, str] | None = None, problems: list[str] | None = None) -> Any:
     """Return ``tree`` with every ``${...}`` reference replaced; collect unset variables in ``problems``."""
     env = os.environ if env is None else env
     problems = [] if problems is None else problems

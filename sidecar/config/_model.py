@@ -52,9 +52,7 @@ Secret = Annotated[
 def _check_listen(value: str) -> str:
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise PydanticCustomError(
-            "listen", 'expected HOST:PORT like "127.0.0.1:8090", got "{value}"', {"value": value}
-        )
+        raise PydanticCustomError("listen", 'expected HOST:PORT like "127.0.0.1:8090", got "{value}"', {"value": value})
     return value
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -66,7 +67,8 @@ def create_app(
     app.cleanup_ctx.append(_storage_lifecycle)
 
     async def shutdown_tracing(app: web.Application) -> None:
-        provider.shutdown()
+        # Flushing exports over HTTP: keep the event loop free meanwhile.
+        await asyncio.to_thread(provider.shutdown)
 
     app.on_cleanup.append(shutdown_tracing)
     return app
@@ -74,7 +76,12 @@ def create_app(
 
 def _add_routes(app: web.Application, routes: list[Route]) -> None:
     openapi_route = Route(
-        "GET", "/openapi.json", openapi_handler({}), "This OpenAPI 3.1 document", "system", "openapi",
+        "GET",
+        "/openapi.json",
+        openapi_handler({}),
+        "This OpenAPI 3.1 document",
+        "system",
+        "openapi",
         replies={200: Reply("The OpenAPI document", {"type": "object"})},
     )
     routes = [*routes, openapi_route]

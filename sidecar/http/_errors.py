@@ -24,9 +24,7 @@ _HTTP_CODES = {
 
 def error_body(code: str, message: str, request_id: str, details: Any = None) -> bytes:
     """The standard error document."""
-    return orjson.dumps(
-        {"error": {"code": code, "message": message, "details": details, "request_id": request_id}}
-    )
+    return orjson.dumps({"error": {"code": code, "message": message, "details": details, "request_id": request_id}})
 
 
 def error_response(exc: BaseException, request_id: str) -> web.Response:

@@ -59,7 +59,9 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     with (
         structlog.contextvars.bound_contextvars(request_id=request_id),
         request.app[TRACER].start_as_current_span(
-            f"{request.method} {template}", context=context, kind=SpanKind.SERVER,
+            f"{request.method} {template}",
+            context=context,
+            kind=SpanKind.SERVER,
             attributes={"http.request.method": request.method, "http.route": template},
         ) as span,
     ):
@@ -68,7 +70,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         except web.HTTPException as exc:
             # Redirects and other non-errors raised by aiohttp pass through as they are.
             response = exc if exc.status < 400 else error_response(exc, request_id)
-        except Exception as exc:  # noqa: BLE001 - every failure is answered in the error format
+        except Exception as exc:
             response = error_response(exc, request_id)
             _log_failure(request, template, response.status, exc)
         finally:
@@ -87,8 +89,7 @@ def _log_failure(request: web.Request, route: str, status: int, exc: Exception) 
     if status >= 500:
         log.error("request failed", method=request.method, route=route, status=status, exc_info=exc)
     else:
-        log.info("request refused", method=request.method, route=route, status=status,
-                 reason=type(exc).__name__)
+        log.info("request refused", method=request.method, route=route, status=status, reason=type(exc).__name__)
 
 
 @web.middleware
@@ -96,8 +97,9 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Authentication, rate limits, scope, content type and body size, before the handler runs."""
     principal, decision = _authenticate(request)
     if not decision.allowed:
-        raise RateLimited("rate limit exceeded; retry later", retry_after=decision.retry_after_seconds,
-                          headers=decision.headers())
+        raise RateLimited(
+            "rate limit exceeded; retry later", retry_after=decision.retry_after_seconds, headers=decision.headers()
+        )
     route = route_of(request)
     if route is not None:
         if route.scope is not None and principal is ANONYMOUS:
@@ -126,8 +128,9 @@ def _authenticate(request: web.Request):  # type: ignore[no-untyped-def]
         # Failed attempts spend the address's budget, which slows down guessing.
         decision = request.app[IP_LIMITER].take(client_ip(request))
         if not decision.allowed:
-            raise RateLimited("rate limit exceeded; retry later", retry_after=decision.retry_after_seconds,
-                              headers=decision.headers())
+            raise RateLimited(
+                "rate limit exceeded; retry later", retry_after=decision.retry_after_seconds, headers=decision.headers()
+            )
         raise Unauthorized("unknown bearer token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     return principal, request.app[TOKEN_LIMITER].take(f"token:{principal.name}")
 

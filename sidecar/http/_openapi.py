@@ -70,9 +70,14 @@ def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
         operation["description"] = f"Requires a token with the `{route.scope}` scope."
     if route.params:
         operation["parameters"] = [
-            {"name": p.name, "in": p.location, "description": p.description, "required": p.required or p.location == "path",
-             "schema": p.schema}
-            for p in route.params
+            {
+                "name": param.name,
+                "in": param.location,
+                "description": param.description,
+                "required": param.required or param.location == "path",
+                "schema": param.schema,
+            }
+            for param in route.params
         ]
     if route.request_schema is not None:
         content = {ctype: {"schema": _schema(route.request_schema, components)} for ctype in route.accepts}

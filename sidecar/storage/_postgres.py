@@ -60,7 +60,7 @@ class PostgresStorage(Storage):
                 init=_init_connection,
             )
             await self._migrate()
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
             await self.close()
             # The DSN may hold a password: name the error, never the DSN.
             raise StorageError(f"cannot open PostgreSQL storage: {type(exc).__name__}: {exc}") from exc
@@ -103,14 +103,14 @@ class PostgresStorage(Storage):
             pool, self._pool = self._pool, None
             try:
                 await asyncio.wait_for(pool.close(), timeout=self._command_timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pool.terminate()
 
     async def ping(self) -> None:
         """Run ``SELECT 1`` within the connect timeout."""
         try:
             await asyncio.wait_for(self.pool.fetchval("SELECT 1"), timeout=self._connect_timeout)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StorageError(f"PostgreSQL is not answering: {type(exc).__name__}") from exc
 
     async def applied_migrations(self) -> list[AppliedMigration]:
@@ -144,9 +144,7 @@ class PostgresStorage(Storage):
 
     async def delete_state(self, namespace: str, key: str) -> bool:
         """Delete one document."""
-        status = await self.pool.execute(
-            "DELETE FROM sidecar_state WHERE namespace = $1 AND key = $2", namespace, key
-        )
+        status = await self.pool.execute("DELETE FROM sidecar_state WHERE namespace = $1 AND key = $2", namespace, key)
         return status != "DELETE 0"
 
     async def list_state(self, namespace: str) -> dict[str, dict[str, Any]]:

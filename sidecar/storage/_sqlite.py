@@ -119,9 +119,7 @@ class SqliteStorage(Storage):
 
     async def delete_state(self, namespace: str, key: str) -> bool:
         """Delete one document."""
-        cursor = await self.db.execute(
-            "DELETE FROM sidecar_state WHERE namespace = ? AND key = ?", (namespace, key)
-        )
+        cursor = await self.db.execute("DELETE FROM sidecar_state WHERE namespace = ? AND key = ?", (namespace, key))
         return cursor.rowcount > 0
 
     async def list_state(self, namespace: str) -> dict[str, dict[str, Any]]:

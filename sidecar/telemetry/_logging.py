@@ -24,9 +24,7 @@ def configure_logging(config: LoggingConfig, stream: IO[Any] | None = None) -> N
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     if console:
-        renderer: Any = structlog.dev.ConsoleRenderer(
-            colors=False, exception_formatter=structlog.dev.plain_traceback
-        )
+        renderer: Any = structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
         factory: Any = structlog.PrintLoggerFactory(stream)
     else:
         # Locals of a failing frame may hold request bodies: never render them.

@@ -13,7 +13,9 @@ def test_new_tokens_are_unique_prefixed_and_long() -> None:
 
 def test_registry_finds_the_owner_by_hash_only() -> None:
     ingest, admin = new_token(), new_token()
-    registry = TokenRegistry([("backend", ["ingest"], hash_token(ingest)), ("ops", ["admin", "read"], hash_token(admin))])
+    registry = TokenRegistry(
+        [("backend", ["ingest"], hash_token(ingest)), ("ops", ["admin", "read"], hash_token(admin))]
+    )
     found = registry.authenticate(admin)
     assert found is not None and found.name == "ops" and found.allows("read") and not found.allows("ingest")
     assert registry.authenticate(ingest).name == "backend"  # type: ignore[union-attr]

@@ -50,8 +50,12 @@ def test_every_problem_is_reported_with_its_path() -> None:
     problems = problems_of(
         {
             "server": {"listen": "nowhere", "shutdown_timeout": "fast", "colour": "blue"},
-            "auth": {"tokens": [{"name": "ok", "scopes": ["read"], "sha256": "0" * 64},
-                                {"name": "bad", "scopes": ["root"], "sha256": "xyz"}]},
+            "auth": {
+                "tokens": [
+                    {"name": "ok", "scopes": ["read"], "sha256": "0" * 64},
+                    {"name": "bad", "scopes": ["root"], "sha256": "xyz"},
+                ]
+            },
             "storage": {"sqlite": {"busy_timeout": "-1s"}},
             "unknown_section": {},
         }
@@ -67,9 +71,7 @@ def test_every_problem_is_reported_with_its_path() -> None:
 
 
 def test_missing_env_var_without_default_is_an_error() -> None:
-    assert problems_of({"server": {"listen": "${NOPE}"}}) == [
-        "server.listen: environment variable NOPE is not set"
-    ]
+    assert problems_of({"server": {"listen": "${NOPE}"}}) == ["server.listen: environment variable NOPE is not set"]
 
 
 def test_secrets_are_refused_in_the_file_and_masked_in_print() -> None:
@@ -78,8 +80,10 @@ def test_secrets_are_refused_in_the_file_and_masked_in_print() -> None:
     assert problems == ["storage.postgres.dsn: secrets must come from the environment: write ${VARIABLE} and set it"]
     assert not any("hunter2" in p for p in problems)
     config = parse_config(
-        {"storage": {"backend": "postgres", "postgres": {"dsn": "${DSN}"}},
-         "telemetry": {"tracing": {"otlp_endpoint": "http://c:4318/v1/traces", "headers": {"api-key": "${K}"}}}},
+        {
+            "storage": {"backend": "postgres", "postgres": {"dsn": "${DSN}"}},
+            "telemetry": {"tracing": {"otlp_endpoint": "http://c:4318/v1/traces", "headers": {"api-key": "${K}"}}},
+        },
         env={"DSN": "postgresql://u:hunter2@db/x", "K": "s3cr3t-header"},
     )
     assert config.storage.postgres.dsn.get_secret_value() == "postgresql://u:hunter2@db/x"

@@ -21,7 +21,9 @@ def test_bad_durations(text: str) -> None:
         parse_duration(text)
 
 
-@pytest.mark.parametrize(("text", "size"), [("10MiB", 10 * 2**20), ("512KB", 512_000), ("1GiB", 2**30), ("42", 42), (7, 7)])
+@pytest.mark.parametrize(
+    ("text", "size"), [("10MiB", 10 * 2**20), ("512KB", 512_000), ("1GiB", 2**30), ("42", 42), (7, 7)]
+)
 def test_sizes(text: str | int, size: int) -> None:
     assert parse_size(text) == size
 

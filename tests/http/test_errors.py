@@ -7,8 +7,8 @@ import gzip
 import pytest
 
 from sidecar.auth import hash_token
-
 from tests.conftest import MakeClient
+
 from .routes import TEST_ROUTES
 
 TOKEN = "test-ingest-token-0123456789"
