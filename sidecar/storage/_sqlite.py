@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from pathlib import Path
@@ -45,7 +46,7 @@ class SqliteStorage(Storage):
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = await aiosqlite.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
-            await self._db.execute("PRAGMA journal_mode=WAL")
+            await self._set_wal()
             # FULL: a committed transaction survives power loss, not only a process crash.
             await self._db.execute("PRAGMA synchronous=FULL")
             await self._db.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
@@ -55,12 +56,25 @@ class SqliteStorage(Storage):
             await self.close()
             raise StorageError(f"cannot open SQLite database {self.path}: {exc}") from exc
 
+    async def _set_wal(self) -> None:
+        # Switching the journal mode takes a lock that SQLite's busy handler does
+        # not wait for; retry while another process opens the same file.
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                await self.db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.01)
+
     async def _migrate(self) -> None:
         db = self.db
-        await db.execute(_MIGRATIONS_TABLE)
         known = load_migrations(self.backend)
         await db.execute("BEGIN IMMEDIATE")
         try:
+            await db.execute(_MIGRATIONS_TABLE)
             applied = await self._applied(db)
             check_not_newer(applied, known)
             done = {migration.version for migration in applied}
