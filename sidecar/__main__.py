@@ -4,4 +4,6 @@ import sys
 
 from sidecar.cli import main
 
-sys.exit(main())
+# Guarded: worker processes import the main module again and must not run the command.
+if __name__ == "__main__":
+    sys.exit(main())

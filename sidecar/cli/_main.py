@@ -63,7 +63,8 @@ def _load(path: Path | None, overrides: dict[str, Any]) -> Config:
 
 def _run(args: argparse.Namespace) -> int:
     # Imported here so that check-config and token stay quick and light.
-    from sidecar.http import create_app, serve
+    from sidecar.app import create_app
+    from sidecar.http import serve
     from sidecar.telemetry import configure_logging
 
     overrides: dict[str, Any] = {}

@@ -9,6 +9,7 @@ those concepts.
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -19,10 +20,13 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PlainValidator,
     SecretStr,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+
+from sidecar.redact import DEFAULT_SECRET_KEYS
 
 from ._interpolate import EnvStr
 from ._units import ByteSize, Duration
@@ -189,6 +193,118 @@ class TelemetryConfig(Section):
     tracing: TracingConfig = TracingConfig()
 
 
+class IngestConfig(Section):
+    """Log ingestion: workers, admission and per-record limits."""
+
+    workers: Annotated[int | Literal["auto"], PlainValidator(_workers)] = "auto"
+    max_pending_batches: int = Field(64, ge=1)
+    max_body_size: ByteSize = Field(16 * 1024 * 1024, gt=0)
+    max_records: int = Field(10_000, ge=1)
+    max_record_size: ByteSize = Field(64 * 1024, gt=0)
+    max_depth: int = Field(16, ge=1)
+    max_string_length: int = Field(32 * 1024, ge=16)
+    max_fields: int = Field(256, ge=1)
+    max_services: int = Field(100, ge=1)
+
+    @property
+    def worker_count(self) -> int:
+        """``workers`` resolved: ``auto`` is one per CPU."""
+        if self.workers == "auto":
+            return os.cpu_count() or 1
+        return self.workers
+
+
+class SpoolConfig(Section):
+    """The write-ahead spool that makes an acknowledged record durable."""
+
+    dir: str = "spool"
+    max_size: ByteSize = Field(1024**3, gt=0)
+    segment_size: ByteSize = Field(64 * 1024**2, gt=0)
+    fsync: bool = True
+
+
+def _check_re2(pattern: str) -> str:
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # the error is reported with its config path instead
+    try:
+        re2.compile(pattern, options)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise PydanticCustomError("pattern", "not a valid RE2 pattern: {error}", {"error": reason}) from None
+    return pattern
+
+
+def _workers(value: Any) -> Any:
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    raise PydanticCustomError("workers", 'expected a number of worker processes (0 or more) or "auto"')
+
+
+class CustomRuleConfig(Section):
+    """A redaction rule of the operator's, compiled with RE2 (linear time, no ReDoS)."""
+
+    name: Name
+    pattern: Annotated[str, AfterValidator(_check_re2)]
+    validator: Literal["luhn", "mod97"] | None = None
+
+
+class PseudonymizeConfig(Section):
+    """Keyed pseudonyms for identity fields, so one user correlates across records."""
+
+    enabled: bool = False
+    key: Secret | None = None
+    fields: tuple[str, ...] = ("userId",)
+    emails: bool = False
+
+    @model_validator(mode="after")
+    def _key_when_enabled(self) -> PseudonymizeConfig:
+        if self.enabled and self.key is None:
+            raise ValueError("pseudonymisation is on but no key is set (key: ${SIDECAR_PSEUDONYM_KEY})")
+        return self
+
+
+class RedactionConfig(Section):
+    """What the redactor removes before anything is stored."""
+
+    ip_addresses: Literal["mask", "keep"] = "mask"
+    secret_keys: str = DEFAULT_SECRET_KEYS
+    pseudonymize: PseudonymizeConfig = PseudonymizeConfig()
+    custom_rules: tuple[CustomRuleConfig, ...] = ()
+
+
+class RetentionConfig(Section):
+    """How long records of each level are kept."""
+
+    debug: PositiveDuration = 3 * 86400.0
+    info: PositiveDuration = 14 * 86400.0
+    warn: PositiveDuration = 30 * 86400.0
+    error: PositiveDuration = 90 * 86400.0
+    fatal: PositiveDuration = 90 * 86400.0
+    interval: PositiveDuration = 300.0
+    batch_size: int = Field(5000, ge=1)
+
+
+class ForwardConfig(Section):
+    """Optional forwarding of redacted records over OTLP/HTTP."""
+
+    otlp_endpoint: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    headers: dict[str, Secret] = {}
+    batch_size: int = Field(512, ge=1)
+    max_buffer: int = Field(10_000, ge=1)
+    timeout: PositiveDuration = 10.0
+
+
+class LogsConfig(Section):
+    """Stored logs: retention and forwarding."""
+
+    retention: RetentionConfig = RetentionConfig()
+    forward: ForwardConfig = ForwardConfig()
+
+
 class Config(Section):
     """The whole configuration."""
 
@@ -198,3 +314,7 @@ class Config(Section):
     storage: StorageConfig = StorageConfig()
     metrics: MetricsConfig = MetricsConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
+    ingest: IngestConfig = IngestConfig()
+    spool: SpoolConfig = SpoolConfig()
+    redaction: RedactionConfig = RedactionConfig()
+    logs: LogsConfig = LogsConfig()

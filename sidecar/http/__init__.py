@@ -13,7 +13,7 @@ from ._keys import (
     ReadinessCheck,
 )
 from ._middlewares import PRINCIPAL, REQUEST_ID, client_ip, principal_of, request_id_of
-from ._routes import JSON, Param, Reply, Route, json_response, read_body, read_json, route_of
+from ._routes import JSON, Param, Reply, Route, body_limit, json_response, read_body, read_json, route_of
 from ._server import serve
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "ReadinessCheck",
     "Reply",
     "Route",
+    "body_limit",
     "client_ip",
     "create_app",
     "error_body",

@@ -17,7 +17,7 @@ from sidecar.errors import Forbidden, PayloadTooLarge, RateLimited, Unauthorized
 
 from ._errors import error_response
 from ._keys import CONFIG, HTTP_METRICS, IP_LIMITER, TOKEN_LIMITER, TOKENS, TRACER
-from ._routes import Handler, route_of
+from ._routes import Handler, body_limit, route_of
 
 log = structlog.get_logger("sidecar.http")
 
@@ -109,7 +109,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if route.accepts and request.method in _BODY_METHODS:
             if request.content_type not in route.accepts:
                 raise UnsupportedMediaType(f"expected Content-Type {' or '.join(route.accepts)}")
-            limit = route.max_body or request.app[CONFIG].server.max_body_size
+            limit = body_limit(request)
             if request.content_length is not None and request.content_length > limit:
                 raise PayloadTooLarge(f"the body is {request.content_length} bytes; this route takes at most {limit}")
     request[PRINCIPAL] = principal

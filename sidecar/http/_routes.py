@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from sidecar.errors import BadRequest, PayloadTooLarge
 
-from ._keys import ROUTE_SPECS
+from ._keys import CONFIG, ROUTE_SPECS
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Schema = type[BaseModel] | dict[str, Any]
@@ -72,20 +72,34 @@ def route_of(request: web.Request) -> Route | None:
     return request.app[ROUTE_SPECS].get(info.route)
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
-    """The request body, refusing more than ``limit`` bytes with 413 (chunked bodies too)."""
+def body_limit(request: web.Request) -> int:
+    """The body limit of the matched route (the server's default when it sets none)."""
+    route = route_of(request)
+    return (route.max_body if route else None) or request.app[CONFIG].server.max_body_size
+
+
+async def read_body(request: web.Request, limit: int | None = None) -> bytes:
+    """The request body, refusing more than ``limit`` (default: the route's) bytes with 413, chunked too.
+
+    Bodies sent with ``Content-Encoding: gzip`` arrive decompressed (aiohttp
+    decompresses in bounded steps), so the limit applies to the decompressed size.
+    """
+    limit = body_limit(request) if limit is None else limit
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"the body is {request.content_length} bytes; this route takes at most {limit}")
     chunks, size = [], 0
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"the body exceeds {limit} bytes, the limit of this route")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.content.iter_chunked(64 * 1024):
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"the body exceeds {limit} bytes, the limit of this route")
+            chunks.append(chunk)
+    except web.RequestPayloadError:
+        raise BadRequest("the body cannot be read: corrupt Content-Encoding or truncated transfer") from None
     return b"".join(chunks)
 
 
-async def read_json(request: web.Request, limit: int) -> Any:
+async def read_json(request: web.Request, limit: int | None = None) -> Any:
     """The request body parsed as JSON (400 with the parser's reason if it is not)."""
     body = await read_body(request, limit)
     try:

@@ -4,13 +4,37 @@ from __future__ import annotations
 
 import abc
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 from sidecar.errors import StorageError
+from sidecar.logs import LogPage, LogQuery, LogRecord
 
 _MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+# The columns of the ``logs`` table holding a LogRecord, in LogRecord order (``id`` comes first).
+LOG_COLUMNS = (
+    "ts",
+    "observed",
+    "severity",
+    "level",
+    "service",
+    "message",
+    "request_id",
+    "trace_id",
+    "span_id",
+    "user",
+    "action",
+    "duration_ms",
+    "error",
+    "attributes",
+)
+# LogQuery fields matched by equality on the column of the same name.
+EQUALITY_FILTERS = ("service", "request_id", "trace_id", "user", "action")
+# A severity range this narrow (OpenTelemetry's is 1..24) is deleted value by value.
+_MAX_SEVERITY_VALUES = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +81,45 @@ def check_not_newer(applied: list[AppliedMigration], known: list[Migration]) -> 
         )
 
 
+def record_from_row(row: Sequence[Any], loads: Callable[[Any], Any]) -> LogRecord:
+    """The LogRecord held by ``row`` (values in LOG_COLUMNS order, JSON columns as text for ``loads``)."""
+    (ts, observed, severity, level, service, message, request_id, trace_id, span_id, user, action, duration,
+     error, attributes) = row  # fmt: skip
+    return {
+        "ts": ts,
+        "observed": observed,
+        "severity": severity,
+        "level": level,
+        "service": service,
+        "message": message,
+        "request_id": request_id,
+        "trace_id": trace_id,
+        "span_id": span_id,
+        "user": user,
+        "action": action,
+        "duration_ms": duration,
+        "error": None if error is None else loads(error),
+        "attributes": loads(attributes),
+    }
+
+
+def searchable(text: str) -> bool:
+    """Whether ``text`` holds anything full-text search can match (a letter or a digit)."""
+    return any(character.isalnum() for character in text)
+
+
+def severity_values(min_severity: int, max_severity: int) -> list[int] | None:
+    """Every severity of a narrow range, or None for a wide one.
+
+    Deleting ``severity IN (5, 6, 7, 8) AND ts < ?`` seeks the (severity, ts)
+    index once per value and stops at the cutoff; ``BETWEEN 5 AND 8`` would
+    also walk every newer entry of 5, 6 and 7 on each batch.
+    """
+    if max_severity - min_severity >= _MAX_SEVERITY_VALUES:
+        return None
+    return list(range(min_severity, max_severity + 1))
+
+
 class Storage(abc.ABC):
     """The one storage interface; SQLite and PostgreSQL implement it.
 
@@ -97,6 +160,36 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def list_state(self, namespace: str) -> dict[str, dict[str, Any]]:
         """Every document of ``namespace`` by key."""
+
+    @abc.abstractmethod
+    async def insert_logs(self, records: Sequence[LogRecord], *, checkpoint: dict[str, Any] | None = None) -> None:
+        """Store ``records`` in one transaction, all or none.
+
+        ``checkpoint``, when given, is upserted as state ``('ingest', 'spool_checkpoint')``
+        in the same transaction, so the spool knows exactly which records are durable.
+        """
+
+    @abc.abstractmethod
+    async def search_logs(self, query: LogQuery) -> LogPage:
+        """One page of the records matching every filter of ``query``, newest first.
+
+        Order is ``(ts DESC, id DESC)``; ``query.after`` continues strictly past that
+        position, and ``next_after`` is set only when another page exists. ``query.text``
+        requires every whitespace-separated term in the message (case-insensitive); no
+        input is a syntax error, and one with no searchable term matches nothing.
+        """
+
+    @abc.abstractmethod
+    async def delete_logs(self, *, min_severity: int, max_severity: int, before_ns: int, limit: int) -> int:
+        """Delete at most ``limit`` records with ``min_severity <= severity <= max_severity`` and ``ts < before_ns``.
+
+        Returns how many went; retention calls it until that is less than ``limit``,
+        so every transaction stays small. Deleted records leave the full-text index too.
+        """
+
+    @abc.abstractmethod
+    async def count_logs(self) -> int:
+        """How many log records are stored (exact; costs an index scan)."""
 
     async def schema_version(self) -> int:
         """The newest applied migration version (0 for an empty database)."""

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import asyncpg
-import orjson
 
 from sidecar.errors import StorageError
+from sidecar.logs import LogPage, LogQuery, LogRecord
 
+from . import _postgres_logs
 from ._base import AppliedMigration, Storage, check_not_newer, load_migrations
 
 # Any fixed number works: it only has to be the same for every replica.
 _MIGRATION_LOCK = 0x5EDECA
+# What a lost, refused or timed-out PostgreSQL call raises.
+_FAILURES = (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
 
 
 class PostgresStorage(Storage):
@@ -154,11 +159,46 @@ class PostgresStorage(Storage):
         )
         return {row["key"]: row["value"] for row in rows}
 
+    @contextlib.asynccontextmanager
+    async def _connection(self, action: str, *, transaction: bool = False) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection (in a transaction if asked); failures surface as :class:`StorageError`."""
+        try:
+            async with self.pool.acquire() as connection:
+                if transaction:
+                    async with connection.transaction():
+                        yield connection
+                else:
+                    yield connection
+        except _FAILURES as exc:
+            raise StorageError(f"PostgreSQL {action} failed: {type(exc).__name__}: {exc}") from exc
+
+    async def insert_logs(self, records: Sequence[LogRecord], *, checkpoint: dict[str, Any] | None = None) -> None:
+        """COPY every record (and upsert the checkpoint) in one transaction."""
+        async with self._connection("log insert", transaction=True) as connection:
+            await _postgres_logs.insert_logs(connection, records, checkpoint)
+
+    async def search_logs(self, query: LogQuery) -> LogPage:
+        """One page of matching records, newest first."""
+        async with self._connection("log search") as connection:
+            return await _postgres_logs.search_logs(connection, query)
+
+    async def delete_logs(self, *, min_severity: int, max_severity: int, before_ns: int, limit: int) -> int:
+        """Delete one bounded batch of old records."""
+        async with self._connection("log delete") as connection:
+            return await _postgres_logs.delete_logs(connection, min_severity, max_severity, before_ns, limit)
+
+    async def count_logs(self) -> int:
+        """Count the stored records."""
+        async with self._connection("log count") as connection:
+            return await _postgres_logs.count_logs(connection)
+
 
 async def _init_connection(connection: asyncpg.Connection) -> None:
+    # Binary, because COPY (bulk log inserts) has no text path for JSONB.
     await connection.set_type_codec(
         "jsonb",
-        encoder=lambda value: orjson.dumps(value).decode(),
-        decoder=orjson.loads,
+        encoder=_postgres_logs.encode_jsonb,
+        decoder=_postgres_logs.decode_jsonb,
         schema="pg_catalog",
+        format="binary",
     )

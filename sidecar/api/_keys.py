@@ -1,0 +1,9 @@
+"""Application keys of the domain services the handlers call."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from sidecar.ingest.service import IngestService
+
+INGEST = web.AppKey("ingest", IngestService)

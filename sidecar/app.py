@@ -1,0 +1,90 @@
+"""The composition root: builds every domain service from the config and wires it into one app."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+from opentelemetry.sdk.trace import SpanProcessor
+
+from sidecar.api import INGEST, logs_routes
+from sidecar.config import Config, RedactionConfig
+from sidecar.forward import LogForwarder
+from sidecar.http import READINESS, REGISTRY, STORAGE
+from sidecar.http import create_app as create_http_app
+from sidecar.ingest.service import IngestService
+from sidecar.logs import LEVELS
+from sidecar.redact import CustomRule, RedactionPolicy
+from sidecar.retention import RetentionJob
+from sidecar.storage import Storage
+
+
+def redaction_policy(config: RedactionConfig) -> RedactionPolicy:
+    """The redactor's policy for the ``redaction`` config section."""
+    pseudonymize = config.pseudonymize
+    key = pseudonymize.key.get_secret_value().encode() if pseudonymize.enabled and pseudonymize.key else None
+    return RedactionPolicy(
+        ip_addresses=config.ip_addresses,
+        secret_keys=config.secret_keys,
+        pseudonymize_fields=pseudonymize.fields,
+        pseudonymize_emails=pseudonymize.enabled and pseudonymize.emails,
+        pseudonym_key=key,
+        custom_rules=tuple(CustomRule(rule.name, rule.pattern, rule.validator) for rule in config.custom_rules),
+    )
+
+
+def create_app(
+    config: Config,
+    *,
+    storage: Storage | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    span_processors: tuple[SpanProcessor, ...] = (),
+) -> web.Application:
+    """The whole sidecar for ``config``: HTTP layer, storage and every domain service."""
+    app = create_http_app(
+        config,
+        storage=storage,
+        routes=[*logs_routes(config)],
+        clock=clock,
+        span_processors=span_processors,
+    )
+    registry, store = app[REGISTRY], app[STORAGE]
+    # Clean-up contexts start in order and stop in reverse: storage (added by the HTTP
+    # factory) opens first and closes last; the forwarder outlives the writer feeding it.
+    sinks = []
+    forward = config.logs.forward
+    if forward.otlp_endpoint:
+        forwarder = LogForwarder(
+            forward.otlp_endpoint,
+            headers={name: value.get_secret_value() for name, value in forward.headers.items()},
+            batch_size=forward.batch_size,
+            max_buffer=forward.max_buffer,
+            timeout=forward.timeout,
+            registry=registry,
+        )
+        sinks.append(forwarder.offer)
+        app.cleanup_ctx.append(_forwarder_lifecycle(forwarder, forward.timeout))
+    ingest = IngestService(config, store, registry, redaction_policy(config.redaction), sinks=sinks)
+    app[INGEST] = ingest
+    app.cleanup_ctx.append(ingest.lifecycle)
+    app[READINESS].append(("ingest", ingest.readiness))
+    retention = config.logs.retention
+    job = RetentionJob(
+        store,
+        {level: getattr(retention, level) for level in LEVELS},
+        batch_size=retention.batch_size,
+        interval=retention.interval,
+        registry=registry,
+    )
+    app.cleanup_ctx.append(job.lifecycle)
+    return app
+
+
+def _forwarder_lifecycle(forwarder: LogForwarder, timeout: float) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+        await forwarder.start()
+        yield
+        await forwarder.close(timeout)
+
+    return lifecycle

@@ -1,0 +1,85 @@
+"""The periodic job that deletes records past their level's retention, in bounded batches."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import TYPE_CHECKING
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter
+
+from sidecar._aio import cancel_and_wait
+from sidecar.logs import LEVELS, SEVERITY, Level
+
+if TYPE_CHECKING:
+    from sidecar.storage import Storage
+
+log = structlog.get_logger("sidecar.logs")
+
+
+class RetentionJob:
+    """Deletes, per level, the records older than that level's retention.
+
+    Deletes go in batches of ``batch_size`` so that no single statement holds
+    a lock for long; the job yields to the event loop between batches.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        retention: Mapping[Level, float],
+        *,
+        batch_size: int,
+        interval: float,
+        registry: CollectorRegistry,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._storage = storage
+        self._retention = retention
+        self._batch_size = batch_size
+        self._interval = interval
+        self._clock = clock
+        self.deleted = Counter(
+            "sidecar_logs_retention_deleted",
+            "Log records deleted by retention.",
+            ["level"],
+            registry=registry,
+        )
+        for level in LEVELS:
+            self.deleted.labels(level)
+
+    async def run_once(self) -> int:
+        """One pass over every level; how many records were deleted."""
+        total = 0
+        now_ns = int(self._clock() * 1e9)
+        for level in LEVELS:
+            before_ns = now_ns - int(self._retention[level] * 1e9)
+            severity = SEVERITY[level]
+            while True:
+                deleted = await self._storage.delete_logs(
+                    min_severity=severity, max_severity=severity + 3, before_ns=before_ns, limit=self._batch_size
+                )
+                self.deleted.labels(level).inc(deleted)
+                total += deleted
+                if deleted < self._batch_size:
+                    break
+                await asyncio.sleep(0)
+        return total
+
+    async def lifecycle(self, _app: object) -> AsyncIterator[None]:
+        """aiohttp clean-up context: run every ``interval`` until shutdown."""
+        task = asyncio.create_task(self._loop(), name="log-retention")
+        yield
+        await cancel_and_wait(task)
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                deleted = await self.run_once()
+                if deleted:
+                    log.info("retention deleted old records", records=deleted)
+            except Exception as exc:
+                log.warning("retention pass failed", error=type(exc).__name__)
+            await asyncio.sleep(self._interval)
