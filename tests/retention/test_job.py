@@ -1,0 +1,73 @@
+"""Retention deletes, per level, the records past their age, in bounded batches, on both backends."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+
+from sidecar.logs import LEVELS, SEVERITY, LogQuery, LogRecord
+from sidecar.retention import RetentionJob
+from sidecar.storage import Storage
+
+DAY = 86400.0
+NOW = 1_750_000_000.0
+RETENTION = {"debug": 3 * DAY, "info": 14 * DAY, "warn": 30 * DAY, "error": 90 * DAY, "fatal": 90 * DAY}
+
+
+def record(level: str, age_days: float, index: int) -> LogRecord:
+    ts = int((NOW - age_days * DAY) * 1e9) + index
+    return {
+        "ts": ts,
+        "observed": ts,
+        "severity": SEVERITY[level],
+        "level": level,
+        "service": "api",  # type: ignore[typeddict-item]
+        "message": f"{level} {age_days}d #{index}",
+        "request_id": None,
+        "trace_id": None,
+        "span_id": None,
+        "user": None,
+        "action": None,
+        "duration_ms": None,
+        "error": None,
+        "attributes": {},
+    }
+
+
+async def test_each_level_keeps_its_own_retention(storage: Storage) -> None:
+    records = [
+        record(level, age, i)
+        for i, (level, age) in enumerate((level, age) for level in LEVELS for age in (1, 5, 20, 60, 120))
+    ]
+    await storage.insert_logs(records)
+    registry = CollectorRegistry()
+    job = RetentionJob(storage, RETENTION, batch_size=2, interval=60, registry=registry, clock=lambda: NOW)
+    deleted = await job.run_once()
+    page = await storage.search_logs(LogQuery(limit=1000))
+    kept = {(stored.record["level"], stored.record["message"].split()[1]) for stored in page.records}
+    assert kept == {
+        ("debug", "1d"),
+        ("info", "1d"),
+        ("info", "5d"),
+        ("warn", "1d"),
+        ("warn", "5d"),
+        ("warn", "20d"),
+        ("error", "1d"),
+        ("error", "5d"),
+        ("error", "20d"),
+        ("error", "60d"),
+        ("fatal", "1d"),
+        ("fatal", "5d"),
+        ("fatal", "20d"),
+        ("fatal", "60d"),
+    }
+    assert deleted == len(records) - len(kept) == 11
+    assert registry.get_sample_value("sidecar_logs_retention_deleted_total", {"level": "debug"}) == 4
+    assert registry.get_sample_value("sidecar_logs_retention_deleted_total", {"level": "error"}) == 1
+    assert await job.run_once() == 0  # nothing left to delete
+
+
+async def test_large_backlogs_go_in_batches(storage: Storage) -> None:
+    await storage.insert_logs([record("debug", 10, i) for i in range(25)])
+    job = RetentionJob(storage, RETENTION, batch_size=4, interval=60, registry=CollectorRegistry(), clock=lambda: NOW)
+    assert await job.run_once() == 25
+    assert await storage.count_logs() == 0
