@@ -56,10 +56,11 @@ class RetentionJob:
         now_ns = int(self._clock() * 1e9)
         for level in LEVELS:
             before_ns = now_ns - int(self._retention[level] * 1e9)
-            severity = SEVERITY[level]
+            # Each level owns its OpenTelemetry severity range; TRACE (1-4) is kept as debug.
+            low, high = (1 if level == "debug" else SEVERITY[level]), SEVERITY[level] + 3
             while True:
                 deleted = await self._storage.delete_logs(
-                    min_severity=severity, max_severity=severity + 3, before_ns=before_ns, limit=self._batch_size
+                    min_severity=low, max_severity=high, before_ns=before_ns, limit=self._batch_size
                 )
                 self.deleted.labels(level).inc(deleted)
                 total += deleted

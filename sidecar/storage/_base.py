@@ -14,7 +14,7 @@ from sidecar.logs import LogPage, LogQuery, LogRecord
 
 _MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
-# The columns of the ``logs`` table holding a LogRecord, in LogRecord order (``id`` comes first).
+# The columns of the ``logs`` table holding a LogRecord, in LogRecord order (``id`` is not one of them).
 LOG_COLUMNS = (
     "ts",
     "observed",
@@ -82,7 +82,7 @@ def check_not_newer(applied: list[AppliedMigration], known: list[Migration]) -> 
 
 
 def record_from_row(row: Sequence[Any], loads: Callable[[Any], Any]) -> LogRecord:
-    """The LogRecord held by ``row`` (values in LOG_COLUMNS order, JSON columns as text for ``loads``)."""
+    """The LogRecord held by ``row`` (values in LOG_COLUMNS order; ``loads`` decodes the JSON columns)."""
     (ts, observed, severity, level, service, message, request_id, trace_id, span_id, user, action, duration,
      error, attributes) = row  # fmt: skip
     return {

@@ -117,7 +117,7 @@ async def search_logs(connection: asyncpg.Connection, query: LogQuery) -> LogPag
     sql, params = search_sql(query)
     rows = await connection.fetch(sql, *params)
     found = [StoredLog(row[0], record_from_row(row[1:], _decoded)) for row in rows[: query.limit]]
-    more = len(rows) > query.limit
+    more = len(rows) > query.limit and found
     return LogPage(found, (found[-1].record["ts"], found[-1].id) if more else None)
 
 

@@ -47,7 +47,7 @@ class SqliteStorage(Storage):
 
     @property
     def db(self) -> aiosqlite.Connection:
-        """The open connection (for backend-specific repositories)."""
+        """The writing connection (for backend-specific repositories; write inside ``transaction()``)."""
         if self._db is None:
             raise StorageError("storage is not open")
         return self._db
@@ -73,7 +73,7 @@ class SqliteStorage(Storage):
             # WAL copies a page that many batches dirtied back once (measured +20% ingest).
             await self._db.execute(f"PRAGMA cache_size={-1024 * self._cache_mib}")
             await self._db.execute("PRAGMA wal_autocheckpoint=10000")
-            await self._db.execute("PRAGMA temp_store=MEMORY")
+            await self._db.execute("PRAGMA temp_store=MEMORY")  # where log batches are staged
             await self._migrate()
             self._reader = await aiosqlite.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
             await self._reader.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")

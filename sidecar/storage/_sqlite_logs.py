@@ -163,7 +163,7 @@ async def search_logs(db: aiosqlite.Connection, query: LogQuery) -> LogPage:
     async with db.execute(sql, params) as cursor:
         rows = await cursor.fetchall()
     found = [StoredLog(row[0], record_from_row(row[1:], orjson.loads)) for row in rows[: query.limit]]
-    more = len(rows) > query.limit
+    more = len(rows) > query.limit and found
     return LogPage(found, (found[-1].record["ts"], found[-1].id) if more else None)
 
 

@@ -2,14 +2,14 @@
 
 Usage:
     python tests/perf/log_storage.py --backend sqlite|postgres [--records N] [--path FILE] [--dsn DSN]
-                                     [--fts full|column|none|off] [--keep]
+                                     [--without-fts] [--keep]
 
 Loads N synthetic records (default 1,000,000) through ``insert_logs`` in batches of 500,
 prints rows/s, then runs each search 20 times (limit 100, varied arguments) and prints
 the median and p95, then times retention deletes and ``count_logs``. SQLite writes a
 fresh file (deleted afterwards unless --keep); PostgreSQL a fresh schema (dropped
-afterwards unless --keep). ``--fts`` rebuilds SQLite's full-text index with another
-``detail`` (or drops it) to measure what it costs.
+afterwards unless --keep). ``--without-fts`` drops SQLite's full-text triggers and
+times the inserts alone, to show what the full-text index costs.
 """
 
 from __future__ import annotations
@@ -244,12 +244,10 @@ async def load(store: Storage, synth: Synth) -> float:
     return spent
 
 
-async def search_table(store: Storage, synth: Synth, *, text: bool) -> None:
+async def search_table(store: Storage, synth: Synth) -> None:
     rng = random.Random(11)
     print(f"\n{'search (limit 100)':<24} {'median ms':>10} {'p95 ms':>10} {'rows':>6}")
     for name, make in queries(synth).items():
-        if not text and "text" in name:
-            continue
         samples, rows = [], 0
         for _ in range(RUNS):
             seconds, page = await timed(lambda make=make: store.search_logs(replace(make(rng), limit=100)))
@@ -278,20 +276,6 @@ async def retention(store: Storage, synth: Synth) -> None:
     print(f"count_logs: {count:,} in {seconds * 1000:.1f} ms")
 
 
-async def fts_variant(store: SqliteStorage, detail: str) -> None:
-    """Rebuild (or drop) the full-text index to measure its cost."""
-    db = store.db
-    await db.execute("DROP TABLE logs_fts")
-    if detail == "off":
-        for trigger in ("logs_fts_insert", "logs_fts_delete", "logs_fts_update"):
-            await db.execute(f"DROP TRIGGER {trigger}")
-        return
-    await db.execute(
-        "CREATE VIRTUAL TABLE logs_fts USING fts5 (message, content='logs', content_rowid='id', "
-        f"tokenize='unicode61 remove_diacritics 0', detail={detail})"
-    )
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", choices=("sqlite", "postgres"), required=True)
@@ -301,32 +285,25 @@ async def main() -> None:
         "--dsn", default=os.environ.get("SIDECAR_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
     )
     parser.add_argument(
-        "--fts",
-        choices=("full", "column", "none", "off"),
-        default="full",
-        help="SQLite only: rebuild the FTS5 index with this detail, or drop it",
+        "--without-fts", action="store_true", help="SQLite only: drop the full-text triggers, time inserts only"
     )
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
 
     schema = f"bench_{uuid.uuid4().hex[:8]}"
-    tmp = tempfile.mkdtemp(prefix="sidecar-bench-")
-    path = args.path or Path(tmp) / "logs.db"
-    store: Storage = (
-        PostgresStorage(args.dsn, schema=schema, command_timeout=600)
-        if args.backend == "postgres"
-        else SqliteStorage(path)
-    )
+    store: Storage
+    if args.backend == "postgres":
+        store, where = PostgresStorage(args.dsn, schema=schema, command_timeout=600), f"schema {schema}"
+    else:
+        store = SqliteStorage(args.path or Path(tempfile.mkdtemp(prefix="sidecar-bench-")) / "logs.db")
+        where = str(store.path)
     await store.open()
     try:
-        if isinstance(store, SqliteStorage) and args.fts != "full":
-            await fts_variant(store, args.fts)
+        if isinstance(store, SqliteStorage) and args.without_fts:
+            for trigger in ("logs_fts_insert", "logs_fts_delete", "logs_fts_update"):
+                await store.db.execute(f"DROP TRIGGER {trigger}")
         synth = Synth(args.records)
-        print(
-            f"{args.backend}: loading {args.records:,} records in batches of {BATCH} "
-            f"({'schema ' + schema if args.backend == 'postgres' else path})",
-            file=sys.stderr,
-        )
+        print(f"{args.backend}: loading {args.records:,} records in batches of {BATCH} ({where})", file=sys.stderr)
         wall = time.perf_counter()
         spent = await load(store, synth)
         wall = time.perf_counter() - wall
@@ -337,11 +314,10 @@ async def main() -> None:
         if isinstance(store, PostgresStorage):
             await store.pool.execute("VACUUM ANALYZE logs")
         else:
-            await store.db.execute("PRAGMA optimize")
-            print(f"database file: {path.stat().st_size / 2**20:,.0f} MiB")
-        # Quoted multi-token terms are phrases, which only detail=full supports.
-        await search_table(store, synth, text=args.backend == "postgres" or args.fts == "full")
-        await retention(store, synth)
+            print(f"database file: {store.path.stat().st_size / 2**20:,.0f} MiB")
+        if not args.without_fts:  # searches need the full-text index
+            await search_table(store, synth)
+            await retention(store, synth)
     finally:
         await store.close()
         if not args.keep:
@@ -349,8 +325,8 @@ async def main() -> None:
                 connection = await asyncpg.connect(args.dsn)
                 await connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
                 await connection.close()
-            elif args.path is None:
-                shutil.rmtree(tmp, ignore_errors=True)
+            elif isinstance(store, SqliteStorage) and args.path is None:
+                shutil.rmtree(store.path.parent, ignore_errors=True)
 
 
 if __name__ == "__main__":

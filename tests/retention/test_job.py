@@ -66,6 +66,14 @@ async def test_each_level_keeps_its_own_retention(storage: Storage) -> None:
     assert await job.run_once() == 0  # nothing left to delete
 
 
+async def test_trace_records_age_out_with_debug(storage: Storage) -> None:
+    trace = {**record("debug", 10, 0), "severity": 1}
+    await storage.insert_logs([trace, record("debug", 1, 1)])
+    job = RetentionJob(storage, RETENTION, batch_size=10, interval=60, registry=CollectorRegistry(), clock=lambda: NOW)
+    assert await job.run_once() == 1
+    assert await storage.count_logs() == 1
+
+
 async def test_large_backlogs_go_in_batches(storage: Storage) -> None:
     await storage.insert_logs([record("debug", 10, i) for i in range(25)])
     job = RetentionJob(storage, RETENTION, batch_size=4, interval=60, registry=CollectorRegistry(), clock=lambda: NOW)
