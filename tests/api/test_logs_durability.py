@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from pathlib import Path
 
 import aiohttp
 import orjson
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import SidecarProcess, start_sidecar
+
 INGEST, READ = "ingest-token-0123456789abcdef", "read-token-0123456789abcdef"
 CONFIG = """
 server: {listen: "127.0.0.1:0"}
@@ -20,29 +19,13 @@ auth: {per_token: {rate: 100000, burst: 100000}}
 """
 
 
-async def start_sidecar(tmp_path: Path) -> tuple[asyncio.subprocess.Process, str]:
+async def start(tmp_path: Path) -> SidecarProcess:
     config = tmp_path / "sidecar.yaml"
     config.write_text(CONFIG)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "sidecar",
-        "run",
-        "--config",
-        str(config),
-        "--data-dir",
-        str(tmp_path / "data"),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "SIDECAR_API_TOKENS": f"load:ingest:{INGEST},check:read:{READ}"},
-    )
-    assert process.stdout is not None
-    while True:
-        line = await asyncio.wait_for(process.stdout.readline(), timeout=20)
-        assert line, "the sidecar exited before listening"
-        event = orjson.loads(line)
-        if event["event"] == "listening":
-            return process, event["addresses"][0]
+    return await start_sidecar(
+        "--config", str(config), "--data-dir", str(tmp_path / "data"),
+        env={"SIDECAR_API_TOKENS": f"load:ingest:{INGEST},check:read:{READ}"},
+    )  # fmt: skip
 
 
 async def load(session: aiohttp.ClientSession, base: str, worker: int, acked: set[str], stop: asyncio.Event) -> None:
@@ -87,28 +70,26 @@ async def stored_ids(base: str, expected: int) -> set[str]:
 
 
 async def test_acknowledged_records_survive_sigkill(tmp_path: Path) -> None:
-    process, base = await start_sidecar(tmp_path)
+    sidecar = await start(tmp_path)
     acked: set[str] = set()
     stop = asyncio.Event()
     async with aiohttp.ClientSession() as session:
-        tasks = [asyncio.create_task(load(session, base, worker, acked, stop)) for worker in range(6)]
+        tasks = [asyncio.create_task(load(session, sidecar.url, worker, acked, stop)) for worker in range(6)]
         for _ in range(200):
             if len(acked) >= 3000:
                 break
             await asyncio.sleep(0.02)
-        process.send_signal(signal.SIGKILL)  # mid-load: requests are in flight
-        # wait() returns once every holder of the sidecar's stdout is gone: its worker
-        # processes must exit with it rather than linger as orphans.
-        await asyncio.wait_for(process.wait(), timeout=15)
+        # Mid-load, requests in flight. stop() returns once every holder of the sidecar's
+        # stdout is gone: its worker processes must exit with it, not linger as orphans.
+        await sidecar.stop(signal.SIGKILL, within=15)
         stop.set()
         await asyncio.gather(*tasks)
     assert len(acked) >= 1000, "the load did not get going"
 
-    restarted, base = await start_sidecar(tmp_path)
+    restarted = await start(tmp_path)
     try:
-        found = await stored_ids(base, len(acked))
+        found = await stored_ids(restarted.url, len(acked))
     finally:
-        restarted.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(restarted.wait(), timeout=20) == 0
+        assert await restarted.stop() == 0
     missing = acked - found
     assert not missing, f"{len(missing)} acknowledged records lost, e.g. {sorted(missing)[:3]}"

@@ -24,28 +24,15 @@ from structlog.testing import capture_logs
 
 from sidecar.forward._forward import LogForwarder, parse_retry_after
 from sidecar.logs import LogRecord
+from tests.helpers import log_record
 
 Reply = tuple[int, dict[str, str], bytes]
 OK: Reply = (200, {}, b"")
 
 
 def make_record(i: int, service: str = "api") -> LogRecord:
-    return {
-        "ts": 1_700_000_000_000_000_000 + i,
-        "observed": 1_700_000_000_000_000_000 + i,
-        "severity": 9,
-        "level": "info",
-        "service": service,
-        "message": f"secret-message-{i}",
-        "request_id": f"req-{i}",
-        "trace_id": None,
-        "span_id": None,
-        "user": None,
-        "action": None,
-        "duration_ms": None,
-        "error": None,
-        "attributes": {},
-    }
+    ts = 1_700_000_000_000_000_000 + i
+    return log_record(ts=ts, observed=ts, service=service, message=f"secret-message-{i}", request_id=f"req-{i}")
 
 
 def messages(request: ExportLogsServiceRequest) -> list[str]:

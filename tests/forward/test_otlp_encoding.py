@@ -13,31 +13,13 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as OtlpLogRecord
 from sidecar import __version__
 from sidecar.forward._otlp import MAX_ATTRIBUTE_DEPTH, to_export_request
 from sidecar.logs import LogRecord
+from tests.helpers import log_record
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN = "00f067aa0ba902b7"
 
 
-def make_record(**fields: Any) -> LogRecord:
-    """A record with every optional field absent, overridden by ``fields``."""
-    record: dict[str, Any] = {
-        "ts": 1_700_000_000_000_000_001,
-        "observed": 1_700_000_000_500_000_000,
-        "severity": 9,
-        "level": "info",
-        "service": None,
-        "message": None,
-        "request_id": None,
-        "trace_id": None,
-        "span_id": None,
-        "user": None,
-        "action": None,
-        "duration_ms": None,
-        "error": None,
-        "attributes": {},
-    }
-    record.update(fields)
-    return record  # type: ignore[return-value]
+make_record = log_record
 
 
 def decode(records: list[LogRecord], **kwargs: Any) -> ExportLogsServiceRequest:

@@ -8,8 +8,6 @@ The ceiling is 2 s; the script exits 1 if the slowest run to /readyz exceeds it.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import statistics
 import sys
 import tempfile
@@ -17,47 +15,30 @@ import time
 from pathlib import Path
 
 import aiohttp
-import orjson
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.helpers import start_sidecar  # noqa: E402 - after the path is set
+
 CEILING = 2.0
 
 
 async def one_run(data_dir: str) -> tuple[float, float]:
     started = time.perf_counter()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "sidecar",
-        "run",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        data_dir,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-        env={**os.environ, "SIDECAR_API_TOKENS": ""},
-    )
-    assert process.stdout is not None
+    sidecar = await start_sidecar("--listen", "127.0.0.1:0", "--data-dir", data_dir)
     try:
-        while True:
-            event = orjson.loads(await process.stdout.readline())
-            if event["event"] == "listening":
-                base = event["addresses"][0]
-                break
         async with aiohttp.ClientSession() as session:
-            async with session.get(f"{base}/healthz") as response:
+            async with session.get(f"{sidecar.url}/healthz") as response:
                 assert response.status == 200
             healthy = time.perf_counter() - started
             while True:
-                async with session.get(f"{base}/readyz") as response:
+                async with session.get(f"{sidecar.url}/readyz") as response:
                     if response.status == 200:
                         return healthy, time.perf_counter() - started
                 await asyncio.sleep(0.01)
     finally:
-        process.send_signal(signal.SIGTERM)
-        await process.wait()
+        await sidecar.stop()
 
 
 async def main(runs: int) -> int:

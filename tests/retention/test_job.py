@@ -7,6 +7,7 @@ from prometheus_client import CollectorRegistry
 from sidecar.logs import LEVELS, SEVERITY, LogQuery, LogRecord
 from sidecar.retention import RetentionJob
 from sidecar.storage import Storage
+from tests.helpers import log_record
 
 DAY = 86400.0
 NOW = 1_750_000_000.0
@@ -15,22 +16,14 @@ RETENTION = {"debug": 3 * DAY, "info": 14 * DAY, "warn": 30 * DAY, "error": 90 *
 
 def record(level: str, age_days: float, index: int) -> LogRecord:
     ts = int((NOW - age_days * DAY) * 1e9) + index
-    return {
-        "ts": ts,
-        "observed": ts,
-        "severity": SEVERITY[level],
-        "level": level,
-        "service": "api",  # type: ignore[typeddict-item]
-        "message": f"{level} {age_days}d #{index}",
-        "request_id": None,
-        "trace_id": None,
-        "span_id": None,
-        "user": None,
-        "action": None,
-        "duration_ms": None,
-        "error": None,
-        "attributes": {},
-    }
+    return log_record(
+        ts=ts,
+        observed=ts,
+        severity=SEVERITY[level],
+        level=level,
+        service="api",
+        message=f"{level} {age_days}d #{index}",
+    )
 
 
 async def test_each_level_keeps_its_own_retention(storage: Storage) -> None:
