@@ -26,7 +26,8 @@ def test_the_shipped_configs_are_valid() -> None:
     assert default.auth.tokens == ()  # safe by default: no write access without a token
     assert default.server.host == "127.0.0.1"
     production = load_config(
-        ROOT / "config" / "examples" / "production.yaml", env={"SIDECAR_POSTGRES_DSN": "postgresql://u:p@db/x"}
+        ROOT / "config" / "examples" / "production.yaml",
+        env={"SIDECAR_POSTGRES_DSN": "postgresql://u:p@db/x", "SIDECAR_PSEUDONYM_KEY": "k" * 32},
     )
     assert production.storage.backend == "postgres"
     assert production.storage.postgres.db_schema == "sidecar"
