@@ -10,7 +10,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from sidecar.config import Config
-from sidecar.errors import RateLimited, Unavailable
+from sidecar.errors import PayloadTooLarge, RateLimited, Unavailable
 from sidecar.redact import RedactionPolicy, Redactor
 from sidecar.storage import Storage
 
@@ -96,6 +96,9 @@ class IngestService:
                 if not self.writer.storage_healthy:
                     raise Unavailable("storage is down and the spool is full", retry_after=exc.retry_after) from None
                 raise RateLimited("the spool is full; retry shortly", retry_after=exc.retry_after) from None
+            except ValueError:
+                # One frame larger than the whole spool: no retry can help.
+                raise PayloadTooLarge("the batch is larger than the spool can hold; send smaller batches") from None
             except OSError as exc:
                 log.error("spool write failed", error=str(exc))
                 raise Unavailable("the spool cannot be written", retry_after=5) from None

@@ -152,3 +152,12 @@ async def test_unknown_services_fold_into_other(aiohttp_client: Any, tmp_path: P
         if s.name == "sidecar_logs_received_total"
     }
     assert services == {"svc0", "svc1", "other"}
+
+
+async def test_a_batch_larger_than_the_whole_spool_is_413(aiohttp_client: Any, tmp_path: Path) -> None:
+    client = await start(aiohttp_client, tmp_path, spool={"fsync": False, "max_size": "64KiB", "segment_size": "16KiB"})
+    response = await client.post("/api/v1/logs", data=ndjson(400, pad=100), headers={**AUTH_IN, **NDJSON})
+    assert response.status == 413
+    assert "spool" in (await response.json())["error"]["message"]
+    small = await client.post("/api/v1/logs", data=ndjson(5), headers={**AUTH_IN, **NDJSON})
+    assert small.status == 200
