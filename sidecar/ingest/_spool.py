@@ -4,8 +4,7 @@ A handler answers 2xx only after :meth:`Spool.append` returns, and by then the f
 fsynced: it survives a ``kill -9`` of the sidecar and, with ``fsync=True``, a power loss. The writer
 reads frames in order, stores them with the position reached, and calls :meth:`Spool.release`.
 
-On disk: segment files ``{segment:012d}.spool`` in one directory, each a run of frames
-``magic (2 bytes) | payload length (u32 LE) | crc32 of payload (u32 LE) | payload``.
+On disk: segment files of CRC-checked frames in one directory (see :mod:`._spool_format`).
 """
 
 from __future__ import annotations
@@ -14,21 +13,17 @@ import asyncio
 import contextlib
 import fcntl
 import os
-import struct
 import time
-import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
+
+from . import _spool_format as fmt
 
 __all__ = ["Spool", "SpoolFull", "SpoolPosition", "SpoolStats"]
 
-_MAGIC = b"\xa5\x5a"  # never all zeros, so zero-filled blocks after a crash read as a torn tail
-_HEADER = struct.Struct("<2sII")
-_MAX_PAYLOAD = 2**32 - 1
-_SUFFIX = ".spool"
 _LOCK_NAME = "LOCK"
 # The writer drains continuously but frees space a whole segment at a time, so a finer estimate
 # would be noise; one second keeps clients from hammering without stalling them.
@@ -172,8 +167,8 @@ class Spool:
         if self._loop is None or self._closed:
             raise RuntimeError("the spool is not open")
         payload = bytes(payload)  # a caller's bytearray must not change under the flusher
-        length = _HEADER.size + len(payload)
-        if len(payload) > _MAX_PAYLOAD or length > self._max_bytes:
+        length = fmt.HEADER.size + len(payload)
+        if len(payload) > fmt.MAX_PAYLOAD or length > self._max_bytes:
             raise ValueError(f"a {len(payload)}-byte frame can never fit in the spool")
         if self.size_bytes + length > self._max_bytes:
             self._reclaim_active()
@@ -262,7 +257,7 @@ class Spool:
         return next(reversed(self._segments.values()))
 
     def _path(self, number: int) -> Path:
-        return self.directory / f"{number:012d}{_SUFFIX}"
+        return self.directory / f"{number:012d}{fmt.SUFFIX}"
 
     def _wake(self) -> None:
         # Waiters hold the old event; a fresh one makes them re-check instead of spinning on a set event.
@@ -308,7 +303,7 @@ class Spool:
         chunk = _Chunk(active.number, start=active.size, create=self._fd is None, end=active.size)
         chunks, positions, roll = [chunk], [], self._force_roll
         for item in batch:
-            length = _HEADER.size + len(item.payload)
+            length = fmt.HEADER.size + len(item.payload)
             if chunk.end > 0 and (roll or chunk.end + length > self._segment_bytes):
                 chunk = _Chunk(chunk.segment + 1, start=0, create=True, end=0)
                 chunks.append(chunk)
@@ -394,11 +389,11 @@ class Spool:
         return self._scan()
 
     def _scan(self) -> tuple[list[tuple[int, int]], int | None, int]:
-        sizes = [(number, self._path(number).stat().st_size) for number in _segment_numbers(self.directory)]
+        sizes = [(number, self._path(number).stat().st_size) for number in fmt.segment_numbers(self.directory)]
         if not sizes:
             return [], None, 0
         number, size = sizes[-1]
-        valid = _valid_prefix(self._path(number), size)
+        valid = fmt.valid_prefix(self._path(number), size)
         fd = os.open(self._path(number), os.O_WRONLY | os.O_CLOEXEC)
         if valid < size:  # only unacknowledged bytes: an acknowledged frame was fsynced before its ack
             os.ftruncate(fd, valid)
@@ -420,7 +415,7 @@ class Spool:
                     fd = os.open(self._path(chunk.segment), flags, 0o644)
                     opened.append(fd)
                 assert fd is not None
-                _pwrite_all(fd, _encode(chunk.payloads), chunk.start)
+                fmt.pwrite_all(fd, fmt.encode(chunk.payloads), chunk.start)
             assert fd is not None
             self._sync(fd)
             if opened:
@@ -473,7 +468,7 @@ class Spool:
             except FileNotFoundError:
                 continue  # released while we were reading: already stored
             with file:
-                for payload, offset in _frames(file, start, end):
+                for payload, offset in fmt.frames(file, start, end):
                     if payload is None:
                         corrupt.append((number, offset))
                         break
@@ -504,58 +499,3 @@ class Spool:
         finally:
             os.close(fd)
         self.stats.fsyncs += 1
-
-
-def _segment_numbers(directory: Path) -> list[int]:
-    """The numbers of the segment files in ``directory``, ascending."""
-    numbers = []
-    for entry in os.scandir(directory):
-        stem, _, suffix = entry.name.partition(".")
-        if f".{suffix}" == _SUFFIX and stem.isdigit() and entry.is_file():
-            numbers.append(int(stem))
-    return sorted(numbers)
-
-
-def _valid_prefix(path: Path, size: int) -> int:
-    """How many leading bytes of the segment at ``path`` are whole, valid frames."""
-    valid = 0
-    with open(path, "rb") as file:
-        for payload, offset in _frames(file, 0, size):
-            if payload is None:
-                break
-            valid = offset
-    return valid
-
-
-def _encode(payloads: list[bytes]) -> bytes:
-    parts = []
-    for payload in payloads:
-        parts += (_HEADER.pack(_MAGIC, len(payload), zlib.crc32(payload)), payload)
-    return b"".join(parts)
-
-
-def _frames(file: BinaryIO, start: int, end: int) -> Iterator[tuple[bytes | None, int]]:
-    """(payload, offset after it) for each frame in [start, end); (None, its offset) for a bad one, then stop."""
-    file.seek(start)
-    offset = start
-    while offset < end:
-        header = file.read(_HEADER.size)
-        payload = None
-        if len(header) == _HEADER.size:
-            magic, length, crc = _HEADER.unpack(header)
-            if magic == _MAGIC and offset + _HEADER.size + length <= end:
-                payload = file.read(length)
-                if len(payload) < length or zlib.crc32(payload) != crc:
-                    payload = None
-        if payload is None:
-            yield None, offset
-            return
-        offset += _HEADER.size + length
-        yield payload, offset
-
-
-def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.pwrite(fd, view, offset)
-        view, offset = view[written:], offset + written
