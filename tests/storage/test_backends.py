@@ -17,8 +17,7 @@ async def test_sqlite_uses_wal_in_a_file_under_the_data_dir(tmp_path: Path) -> N
     assert isinstance(store, SqliteStorage)
     await store.open()
     try:
-        async with store.db.execute("PRAGMA journal_mode") as cursor:
-            assert (await cursor.fetchone())[0] == "wal"
+        assert await store.read(lambda db: db.execute("PRAGMA journal_mode").fetchone()[0]) == "wal"
         assert (tmp_path / "d" / "sidecar.db").exists()
     finally:
         await store.close()

@@ -65,8 +65,10 @@ async def test_refuses_a_schema_newer_than_it_knows(storage_factory: Callable[[]
     await store.open()
     future = 9999
     if store.backend == "sqlite":
-        await store.db.execute(  # type: ignore[attr-defined]
-            "INSERT INTO sidecar_migrations (version, name, applied_at) VALUES (?, 'future', 0)", (future,)
+        await store.write(  # type: ignore[attr-defined]
+            lambda db: db.execute(
+                "INSERT INTO sidecar_migrations (version, name, applied_at) VALUES (?, 'future', 0)", (future,)
+            )
         )
     else:
         await store.pool.execute(  # type: ignore[attr-defined]

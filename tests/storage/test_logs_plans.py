@@ -1,18 +1,18 @@
-"""Every log search and retention delete reaches its rows through an index, never a full scan of ``logs``."""
+"""PostgreSQL: every log search and retention delete reaches its rows through an index, never a full scan.
+
+SQLite's block layout has its own plan tests in ``test_sqlite_log_blocks.py``.
+"""
 
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import AsyncIterator
-from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sidecar.logs import LogQuery, LogRecord, level_of
-from sidecar.storage import PostgresStorage, SqliteStorage, _postgres_logs, _sqlite_logs
+from sidecar.storage import PostgresStorage, _postgres_logs
 from tests.conftest import POSTGRES_DSN
 
 T0 = 1_700_000_000_000_000_000
@@ -65,85 +65,6 @@ def records(count: int) -> list[LogRecord]:
             "duration_ms": None, "error": None, "attributes": {},
         })  # fmt: skip
     return out
-
-
-# ---------------------------------------------------------------- SQLite
-
-
-@pytest.fixture
-async def sqlite(tmp_path: Path) -> AsyncIterator[SqliteStorage]:
-    store = SqliteStorage(tmp_path / "plans.db")
-    await store.open()
-    await store.insert_logs(records(3_000))
-    yield store
-    await store.close()
-
-
-async def sqlite_plan(store: SqliteStorage, sql: str, params: list[Any]) -> list[str]:
-    async with store.db.execute("EXPLAIN QUERY PLAN " + sql, params) as cursor:
-        return [row[3] for row in await cursor.fetchall()]
-
-
-def assert_sqlite_indexed(plan: list[str], allowed: set[str]) -> None:
-    # "SCAN logs" alone reads the whole table; "SCAN logs USING INDEX x" walks an index in order.
-    assert not [step for step in plan if re.fullmatch(r"SCAN logs( NOT INDEXED)?", step)], plan
-    used = {name for name in allowed if any(name in step for step in plan)}
-    assert used, (plan, allowed)
-    if "logs_fts" in used:  # matching ids are then fetched by id (or tested while walking an index)
-        assert any("logs_fts VIRTUAL TABLE" in step for step in plan), plan
-
-
-@pytest.mark.parametrize("analyzed", [False, True], ids=["no statistics", "after ANALYZE"])
-@pytest.mark.parametrize("common", [False, True], ids=["few matches", "many matches"])
-@pytest.mark.parametrize("name", QUERIES)
-async def test_sqlite_search_plans_use_indexes(sqlite: SqliteStorage, name: str, common: bool, analyzed: bool) -> None:
-    if analyzed:
-        await sqlite.db.execute("ANALYZE")
-    query, allowed = QUERIES[name]
-    sql, params = _sqlite_logs.search_sql(query, _sqlite_logs.fts_match(query), common=common)
-    plan = await sqlite_plan(sqlite, sql, params)
-    assert_sqlite_indexed(plan, allowed)
-
-
-async def test_sqlite_prefers_the_most_selective_equality(sqlite: SqliteStorage) -> None:
-    query = LogQuery(action="order.create", service="svc-3")
-    plan = await sqlite_plan(sqlite, *_sqlite_logs.search_sql(query, None))
-    assert any("logs_action_ts" in step for step in plan) and not any("logs_service_ts" in step for step in plan)
-
-
-async def test_sqlite_few_full_text_matches_are_fetched_by_id_not_walked(sqlite: SqliteStorage) -> None:
-    query = LogQuery(text="declined", service="svc-3")
-    plan = await sqlite_plan(sqlite, *_sqlite_logs.search_sql(query, _sqlite_logs.fts_match(query)))
-    assert any("INTEGER PRIMARY KEY" in step for step in plan) and not any("logs_service_ts" in step for step in plan)
-
-
-@pytest.mark.parametrize(("low", "high"), [(1, 8), (17, 24), (9, 9), (0, 1000)])
-async def test_sqlite_retention_delete_uses_the_severity_index(sqlite: SqliteStorage, low: int, high: int) -> None:
-    sql, params = _sqlite_logs.delete_sql(low, high, T0 + 1000, 500)
-    plan = await sqlite_plan(sqlite, sql, params)
-    assert any("logs_severity_ts" in step for step in plan), plan
-    assert not [step for step in plan if re.fullmatch(r"SCAN logs", step)], plan
-
-
-async def test_sqlite_walking_and_fetching_strategies_agree(
-    sqlite: SqliteStorage, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    queries = [q for q, _ in QUERIES.values()] + [LogQuery(text="request handled", min_severity=13, limit=7)]
-
-    async def every_page(query: LogQuery) -> list[int]:
-        found, query = [], replace(query, limit=query.limit if query.limit < 100 else 250)
-        while True:
-            page = await sqlite.search_logs(query)
-            found += [stored.id for stored in page.records]
-            if page.next_after is None:
-                return found
-            query = replace(query, after=page.next_after)
-
-    fetched = [await every_page(query) for query in queries]
-    monkeypatch.setattr(_sqlite_logs, "COMMON_MATCHES", 1)
-    walked = [await every_page(query) for query in queries]
-    assert walked == fetched
-    assert any(fetched)
 
 
 # ---------------------------------------------------------------- PostgreSQL

@@ -1,0 +1,281 @@
+"""Log records packed into compressed blocks: the SQLite layout, as pure functions.
+
+A block holds up to :data:`BLOCK_RECORDS` records of one severity from one
+write, as Zstandard-compressed NDJSON (line ``i`` is record ``block_id * 65536 + i``;
+a deleted record leaves an empty line, so ids never move). Next to the data a
+block carries its search terms: the distinct tokens of its messages and the
+distinct values of its keys. The full-text index over those terms finds the
+blocks that may hold a match; :class:`RecordFilter` then decides record by
+record, exactly.
+
+One index entry per block and term instead of several per record is what lets
+a single SQLite writer keep up with ingest (see the README's benchmarks).
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import groupby
+from typing import Any
+
+import orjson
+import zstandard
+
+from sidecar.logs import LogQuery, LogRecord, StoredLog
+
+BLOCK_RECORDS = 512
+ID_SHIFT = 16  # record id = block id << 16 | line; BLOCK_RECORDS must stay below 2**16
+KEYS = ("service", "request_id", "trace_id", "user", "action")  # indexed by value, compared exactly
+# A token is a run of letters and digits, compared lowercased: blocks index the
+# tokens of their messages, a text term matches the run of tokens it is made of.
+_TOKEN = re.compile(r"[^\W_]+")
+# Zstandard at level 1: measured on these blocks, 5.5x smaller, compressed at ~500 MB/s and
+# decompressed at ~1.5 GB/s (zlib at level 1: 4.5x, 190 and 400 MB/s). Searches that
+# have to read many blocks spend most of their time decompressing.
+_ZSTD_LEVEL = 1
+_codecs = threading.local()  # zstandard contexts are reusable but not thread-safe
+
+
+def _compress(raw: bytes) -> bytes:
+    compressor = getattr(_codecs, "compressor", None)
+    if compressor is None:
+        compressor = _codecs.compressor = zstandard.ZstdCompressor(level=_ZSTD_LEVEL)
+    return compressor.compress(raw)
+
+
+def _decompress(data: bytes) -> bytes:
+    decompressor = getattr(_codecs, "decompressor", None)
+    if decompressor is None:
+        decompressor = _codecs.decompressor = zstandard.ZstdDecompressor()
+    return decompressor.decompress(data)
+
+
+def tokens(text: str) -> list[str]:
+    """The lowercased tokens of ``text``, in order."""
+    return _TOKEN.findall(text.lower())
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One block, ready to insert."""
+
+    severity: int
+    min_ts: int
+    max_ts: int
+    live: int  # records not deleted
+    data: bytes
+    terms: tuple[str, ...]  # message tokens, then one space-joined value list per KEYS entry
+
+
+def build_blocks(records: Sequence[LogRecord]) -> list[Block]:
+    """The blocks holding ``records``: grouped by severity, in arrival order within each."""
+    blocks: list[Block] = []
+    by_severity = sorted(records, key=lambda record: record["severity"])  # stable: arrival order kept
+    for severity, group in groupby(by_severity, key=lambda record: record["severity"]):
+        members = list(group)
+        for start in range(0, len(members), BLOCK_RECORDS):
+            chunk = members[start : start + BLOCK_RECORDS]
+            lines = [orjson.dumps(record) for record in chunk]
+            blocks.append(_block(severity, chunk, lines))
+    return blocks
+
+
+def _block(severity: int, records: Sequence[LogRecord], lines: list[bytes]) -> Block:
+    stamps = [record["ts"] for record in records]
+    return Block(
+        severity=severity,
+        min_ts=min(stamps),
+        max_ts=max(stamps),
+        live=len(records),
+        data=pack(stamps, lines),
+        terms=block_terms(records),
+    )
+
+
+def block_terms(records: Iterable[LogRecord]) -> tuple[str, ...]:
+    """The full-text documents of a block: its message tokens, then the values of each key."""
+    words: set[str] = set()
+    values: dict[str, set[str]] = {key: set() for key in KEYS}
+    for record in records:
+        message = record["message"]
+        if message:
+            words.update(tokens(message))
+        for key in KEYS:
+            value = record[key]  # type: ignore[literal-required]
+            if value:
+                values[key].add(value)
+    return (" ".join(words), *(" ".join(values[key]) for key in KEYS))
+
+
+def pack(stamps: list[int], lines: list[bytes]) -> bytes:
+    """A block's data: a header line holding every record's ts, then one NDJSON line per record."""
+    return _compress(orjson.dumps(stamps) + b"\n" + b"\n".join(lines))
+
+
+def unpack(data: bytes) -> tuple[list[int], list[bytes]]:
+    """The timestamps and lines of a block (a deleted record's line is empty)."""
+    head, _, body = _decompress(data).partition(b"\n")
+    return orjson.loads(head), body.split(b"\n")
+
+
+def record_id(block_id: int, line: int) -> int:
+    """The id of the record on ``line`` of block ``block_id``."""
+    return block_id << ID_SHIFT | line
+
+
+def block_of(record_id_: int) -> int:
+    """The block holding record ``record_id_``."""
+    return record_id_ >> ID_SHIFT
+
+
+class RecordFilter:
+    """The exact, per-record test of a :class:`LogQuery` (the block index only narrows it down).
+
+    A block is first sifted without parsing: by the timestamps in its header
+    and by byte patterns every matching line must contain. Only the lines that
+    could make the page are parsed and tested exactly (see :func:`merge_page`).
+    """
+
+    def __init__(self, query: LogQuery) -> None:
+        self._query = query
+        self._keys = [(key, getattr(query, key)) for key in KEYS if getattr(query, key) is not None]
+        # orjson writes a record's keys in one fixed form: a line without `"key":value` cannot match.
+        self._needles = [f'"{key}":'.encode() + orjson.dumps(value) for key, value in self._keys]
+        phrases = [tokens(term) for term in (query.text or "").split()]
+        self._phrases = [f" {' '.join(phrase)} " for phrase in phrases if phrase]
+        # Every token of the text is somewhere in a matching line; bytes.lower() folds ASCII only,
+        # so only ASCII tokens can be looked for in the lowered line.
+        words = {word for phrase in phrases for word in phrase if word.isascii()}
+        self._words = [word.encode() for word in sorted(words)]
+        self._lowest = (0, 0) if query.after is None else query.after
+
+    def candidates(self, block_id: int, data: bytes) -> list[tuple[int, int, bytes]]:
+        """``(ts, id, line)`` of every line of a block that may match, newest first."""
+        head, _, body = _decompress(data).partition(b"\n")
+        stamps: list[int] = orjson.loads(head)
+        # bytes.lower() keeps every byte where it was: a line of one is the same line of the other.
+        lowered = body.lower() if self._words else body
+        query = self._query
+        out = []
+        for number, line, low in self._lines(body, lowered):
+            ts = stamps[number]
+            if (query.since_ns is not None and ts < query.since_ns) or (
+                query.until_ns is not None and ts >= query.until_ns
+            ):
+                continue
+            id_ = record_id(block_id, number)
+            if query.after is not None and (ts, id_) >= query.after:
+                continue
+            if all(needle in line for needle in self._needles) and all(word in low for word in self._words):
+                out.append((ts, id_, line))
+        out.sort(reverse=True)
+        return out
+
+    def _lines(self, body: bytes, lowered: bytes) -> Iterator[tuple[int, bytes, bytes]]:
+        """``(number, line, lowered line)`` of the lines that hold the rarest-looking pattern (all, without one)."""
+        if self._needles:
+            yield from _lines_holding(body, lowered, body, self._needles[0])
+        elif self._words:
+            yield from _lines_holding(body, lowered, lowered, max(self._words, key=len))
+        else:
+            for number, line in enumerate(body.split(b"\n")):
+                if line:
+                    yield number, line, line
+
+    def confirm(self, id_: int, line: bytes) -> StoredLog | None:
+        """The record on ``line`` if it passes every filter, else None."""
+        record: LogRecord = orjson.loads(line)
+        query = self._query
+        if query.min_severity is not None and record["severity"] < query.min_severity:
+            return None
+        if any(record[key] != value for key, value in self._keys):  # type: ignore[literal-required]
+            return None
+        if self._phrases:
+            text = f" {' '.join(tokens(record['message'] or ''))} "
+            if not all(phrase in text for phrase in self._phrases):
+                return None
+        return StoredLog(id_, record)
+
+
+def merge_page(
+    found: list[StoredLog], candidates: list[tuple[int, int, bytes]], matcher: RecordFilter, wanted: int
+) -> None:
+    """Add a block's matching records to ``found`` (newest first, at most ``wanted``), in place.
+
+    Candidates come newest first, so parsing stops at the first one that
+    could no longer make the page.
+    """
+    for ts, id_, line in candidates:
+        if len(found) == wanted and (ts, id_) < _position(found[-1]):
+            return
+        stored = matcher.confirm(id_, line)
+        if stored is None:
+            continue
+        index = bisect.bisect_left(found, (-ts, -id_), key=_descending)
+        found.insert(index, stored)
+        del found[wanted:]
+
+
+def _lines_holding(body: bytes, lowered: bytes, hay: bytes, probe: bytes) -> Iterator[tuple[int, bytes, bytes]]:
+    # One bytes.find per occurrence: the lines without the probe cost no Python at all.
+    number, counted, position = 0, 0, 0
+    while (position := hay.find(probe, position)) >= 0:
+        start = hay.rfind(b"\n", 0, position) + 1
+        end = hay.find(b"\n", position)
+        end = len(hay) if end < 0 else end
+        number += hay.count(b"\n", counted, start)
+        counted = start
+        yield number, body[start:end], lowered[start:end]
+        position = end + 1
+
+
+def _descending(stored: StoredLog) -> tuple[int, int]:
+    return -stored.record["ts"], -stored.id
+
+
+def _position(stored: StoredLog) -> tuple[int, int]:
+    return stored.record["ts"], stored.id
+
+
+def expire(data: bytes, before_ns: int, limit: int) -> tuple[int, list[int], list[bytes]]:
+    """Blank out up to ``limit`` records of a block older than ``before_ns``.
+
+    Returns how many went, and the block's timestamps and lines afterwards.
+    """
+    stamps, lines = unpack(data)
+    gone = 0
+    for number, line in enumerate(lines):
+        if gone == limit:
+            break
+        if line and stamps[number] < before_ns:
+            lines[number] = b""
+            gone += 1
+    return gone, stamps, lines
+
+
+def rebuilt(severity: int, stamps: list[int], lines: list[bytes]) -> Block | None:
+    """The block left after some of its records were blanked out (None when none is left)."""
+    kept = [orjson.loads(line) for line in lines if line]
+    if not kept:
+        return None
+    live = [stamps[number] for number, line in enumerate(lines) if line]
+    return Block(
+        severity=severity,
+        min_ts=min(live),
+        max_ts=max(live),
+        live=len(kept),
+        data=pack(stamps, lines),
+        terms=block_terms(kept),
+    )
+
+
+def block_row(block: Block) -> tuple[Any, ...]:
+    """The column values of ``block`` in :data:`BLOCK_COLUMNS` order."""
+    return (block.severity, block.min_ts, block.max_ts, block.live, block.data, *block.terms)
+
+
+BLOCK_COLUMNS = ("severity", "min_ts", "max_ts", "live", "data", "message", *KEYS)
