@@ -6,17 +6,26 @@ storage and metrics is :mod:`sidecar.ingest.service`.
 """
 
 from ._limits import IngestLimits
-from ._pipeline import JSON_TYPE, NDJSON_TYPES, BatchResult, process_batch, split_body
+from ._normalize import LEVEL_ALIASES, Rejected, bounded_string, check_structure, duration_of, error_info, normalize
+from ._pipeline import JSON_TYPE, NDJSON_TYPES, BatchResult, process_batch, redact_record, split_body
 from ._spool import Spool, SpoolFull, SpoolPosition
 
 __all__ = [
     "JSON_TYPE",
+    "LEVEL_ALIASES",
     "NDJSON_TYPES",
     "BatchResult",
     "IngestLimits",
+    "Rejected",
     "Spool",
     "SpoolFull",
     "SpoolPosition",
+    "bounded_string",
+    "check_structure",
+    "duration_of",
+    "error_info",
+    "normalize",
     "process_batch",
+    "redact_record",
     "split_body",
 ]

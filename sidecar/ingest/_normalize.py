@@ -13,7 +13,7 @@ from sidecar.logs import SEVERITY, ErrorInfo, Level, LogRecord
 
 from ._limits import IngestLimits
 
-_LEVEL_ALIASES: dict[str, Level] = {
+LEVEL_ALIASES: dict[str, Level] = {
     "trace": "debug",
     "debug": "debug",
     "verbose": "debug",
@@ -78,7 +78,7 @@ def normalize(raw: Any, received_ns: int, limits: IngestLimits) -> tuple[LogReco
         if metadata:
             attributes.update(metadata)
     if attributes:
-        _check_structure(attributes, limits)
+        check_structure(attributes, limits)
     level = _level(raw.get("level"))
     record: LogRecord = {
         "ts": _timestamp(raw.get("timestamp"), received_ns),
@@ -86,18 +86,18 @@ def normalize(raw: Any, received_ns: int, limits: IngestLimits) -> tuple[LogReco
         "severity": SEVERITY[level],
         "level": level,
         "service": None,
-        "message": _string(raw, "message", limits),
+        "message": bounded_string(raw, "message", limits),
         "request_id": None,
         "trace_id": _hex_id(raw.get("traceId"), _TRACE_ID, "traceId", "32"),
         "span_id": _hex_id(raw.get("spanId"), _SPAN_ID, "spanId", "16"),
         "user": None,
         "action": None,
-        "duration_ms": _duration(raw.get("duration")),
-        "error": _error(raw.get("error"), limits),
+        "duration_ms": duration_of(raw.get("duration")),
+        "error": error_info(raw.get("error"), limits),
         "attributes": attributes,
     }
     for source, target in _ID_FIELDS:
-        record[target] = _string(raw, source, limits, max_length=256)  # type: ignore[literal-required]
+        record[target] = bounded_string(raw, source, limits, max_length=256)  # type: ignore[literal-required]
     user = raw.get("userId")
     if user is not None and (isinstance(user, bool) or not isinstance(user, str | int)):
         raise Rejected("invalid_field", "userId: expected a string or a number")
@@ -108,7 +108,7 @@ def _level(value: Any) -> Level:
     if value is None:
         return "info"
     if isinstance(value, str):
-        level = _LEVEL_ALIASES.get(value) or _LEVEL_ALIASES.get(value.strip().lower())
+        level = LEVEL_ALIASES.get(value) or LEVEL_ALIASES.get(value.strip().lower())
         if level is not None:
             return level
     raise Rejected("invalid_level", f"level: expected one of debug, info, warn, error, fatal, got {_show(value)}")
@@ -143,7 +143,7 @@ def _epoch_to_ns(value: float) -> int:
     raise Rejected("invalid_timestamp", "timestamp: out of range")
 
 
-def _string(raw: dict[str, Any], key: str, limits: IngestLimits, max_length: int | None = None) -> str | None:
+def bounded_string(raw: dict[str, Any], key: str, limits: IngestLimits, max_length: int | None = None) -> str | None:
     value = raw.get(key)
     if value is None:
         return None
@@ -163,7 +163,7 @@ def _hex_id(value: Any, pattern: re.Pattern[str], key: str, digits: str) -> str 
     return value.lower()
 
 
-def _duration(value: Any) -> float | None:
+def duration_of(value: Any) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or value != value:
@@ -171,7 +171,7 @@ def _duration(value: Any) -> float | None:
     return float(value)
 
 
-def _error(value: Any, limits: IngestLimits) -> ErrorInfo | None:
+def error_info(value: Any, limits: IngestLimits) -> ErrorInfo | None:
     if value is None:
         return None
     if isinstance(value, str):
@@ -182,13 +182,13 @@ def _error(value: Any, limits: IngestLimits) -> ErrorInfo | None:
     if unknown:
         raise Rejected("invalid_field", f"error: unknown field {sorted(unknown)[0]!r}")
     return {
-        "type": _string(value, "type", limits, max_length=256),
-        "message": _string(value, "message", limits),
-        "stack": _string(value, "stack", limits),
+        "type": bounded_string(value, "type", limits, max_length=256),
+        "message": bounded_string(value, "message", limits),
+        "stack": bounded_string(value, "stack", limits),
     }
 
 
-def _check_structure(value: dict[str, Any], limits: IngestLimits) -> None:
+def check_structure(value: dict[str, Any], limits: IngestLimits) -> None:
     # One walk enforces depth, field count and string length on the free-form part.
     if (
         len(value) <= limits.max_fields
