@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 from opentelemetry.sdk.trace import SpanProcessor
 
-from sidecar.api import INGEST, logs_routes
+from sidecar.api import INGEST, logs_routes, otlp_routes
 from sidecar.config import Config, RedactionConfig
 from sidecar.forward import LogForwarder
 from sidecar.http import READINESS, REGISTRY, STORAGE
@@ -45,7 +45,7 @@ def create_app(
     app = create_http_app(
         config,
         storage=storage,
-        routes=[*logs_routes(config)],
+        routes=[*logs_routes(config), *otlp_routes(config)],
         clock=clock,
         span_processors=span_processors,
     )

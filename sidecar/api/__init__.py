@@ -2,5 +2,6 @@
 
 from ._keys import INGEST
 from .logs import logs_routes
+from .otlp import otlp_routes
 
-__all__ = ["INGEST", "logs_routes"]
+__all__ = ["INGEST", "logs_routes", "otlp_routes"]

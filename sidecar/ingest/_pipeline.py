@@ -7,6 +7,7 @@ or in a worker process; its result is plain picklable data.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,18 +82,43 @@ def _too_large(item: Any, limits: IngestLimits) -> Any:
 def process_batch(
     body: bytes, content_type: str, received_ns: int, redactor: Redactor, limits: IngestLimits
 ) -> BatchResult:
-    """Run the whole pipeline over one request body."""
+    """Run the whole pipeline over one body of native JSON records."""
+    return _fold(_native(body, content_type, received_ns, limits), redactor)
+
+
+def process_otlp_logs(
+    body: bytes, content_type: str, received_ns: int, redactor: Redactor, limits: IngestLimits
+) -> BatchResult:
+    """Run the whole pipeline over one OTLP ``ExportLogsServiceRequest`` (protobuf or OTLP/JSON)."""
+    from sidecar.otlp import decode_logs, log_records_of  # protobuf loads only where OTLP is used
+
+    return _fold(log_records_of(decode_logs(body, content_type), received_ns, limits), redactor)
+
+
+Normalized = tuple[LogRecord, str | None] | Rejected
+
+
+def _native(body: bytes, content_type: str, received_ns: int, limits: IngestLimits) -> Iterator[Normalized]:
+    for item in split_body(body, content_type, limits):
+        if isinstance(item, Rejected):
+            yield item
+            continue
+        try:
+            yield normalize(item, received_ns, limits)
+        except Rejected as rejection:
+            yield rejection
+
+
+def _fold(items: Iterable[Normalized], redactor: Redactor) -> BatchResult:
+    """Redact and serialise the normalised records of one batch, counting what happened."""
     result = BatchResult()
     lines: list[bytes] = []
-    for index, item in enumerate(split_body(body, content_type, limits)):
-        try:
-            if isinstance(item, Rejected):
-                raise item
-            record, raw_user = normalize(item, received_ns, limits)
-        except Rejected as rejection:
-            result.rejected.append((index, rejection.reason))
-            result.rejected_codes[rejection.code] += 1
+    for index, item in enumerate(items):
+        if isinstance(item, Rejected):
+            result.rejected.append((index, item.reason))
+            result.rejected_codes[item.code] += 1
             continue
+        record, raw_user = item
         try:
             redacted = redact_record(record, raw_user, redactor, result.redactions)
             line = orjson.dumps(redacted)

@@ -7,13 +7,19 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from typing import TypeVar
 
 from sidecar.errors import RateLimited
 from sidecar.redact import RedactionPolicy, Redactor
 
 from ._limits import IngestLimits
-from ._pipeline import BatchResult, process_batch
+from ._pipeline import process_batch
+
+R = TypeVar("R")
+# A pipeline function: (body, content type, receive time ns, redactor, limits) -> its picklable result.
+Job = Callable[[bytes, str, int, Redactor, IngestLimits], R]
 
 # Each worker process builds its own redactor once (compiled patterns are not picklable).
 _worker_state: tuple[Redactor, IngestLimits] | None = None
@@ -34,10 +40,10 @@ def _exit_with_sidecar() -> None:
         os._exit(0)
 
 
-def _run_in_worker(body: bytes, content_type: str, received_ns: int) -> BatchResult:
+def _run_in_worker(job: Job[R], body: bytes, content_type: str, received_ns: int) -> R:
     assert _worker_state is not None, "worker not initialised"
     redactor, limits = _worker_state
-    return process_batch(body, content_type, received_ns, redactor, limits)
+    return job(body, content_type, received_ns, redactor, limits)
 
 
 def _ping() -> bool:
@@ -94,8 +100,11 @@ class PipelineRunner:
             future.result()
         self._executor = executor
 
-    async def run(self, body: bytes, content_type: str) -> BatchResult:
-        """Process one body; :class:`RateLimited` when too many batches are already in flight."""
+    async def run(self, body: bytes, content_type: str, job: Job[R] = process_batch) -> R:  # type: ignore[assignment]
+        """``job`` over one body; :class:`RateLimited` when too many batches are already in flight.
+
+        ``job`` is a module-level pipeline function (it is sent to the workers by name).
+        """
         if self._warm is None:
             raise RuntimeError("the pipeline runner is not started")
         if self.pending >= self.max_pending:
@@ -107,9 +116,9 @@ class PipelineRunner:
             loop = asyncio.get_running_loop()
             if self._inline is not None:
                 return await loop.run_in_executor(
-                    self._executor, process_batch, body, content_type, time.time_ns(), self._inline, self._limits
+                    self._executor, job, body, content_type, time.time_ns(), self._inline, self._limits
                 )
-            return await loop.run_in_executor(self._executor, _run_in_worker, body, content_type, time.time_ns())
+            return await loop.run_in_executor(self._executor, _run_in_worker, job, body, content_type, time.time_ns())
         finally:
             self.pending -= 1
 

@@ -16,7 +16,7 @@ from sidecar.storage import Storage
 
 from ._limits import IngestLimits
 from ._metrics import IngestMetrics
-from ._pipeline import BatchResult
+from ._pipeline import BatchResult, process_batch, process_otlp_logs
 from ._runner import PipelineRunner
 from ._spool import Spool, SpoolFull
 from ._writer import Sink, SpoolWriter
@@ -81,12 +81,13 @@ class IngestService:
         await self.writer.stop()
         await self.spool.close()
 
-    async def ingest(self, body: bytes, content_type: str) -> BatchResult:
-        """Run one body through the pipeline and make the accepted records durable."""
+    async def ingest(self, body: bytes, content_type: str, *, otlp: bool = False) -> BatchResult:
+        """Run one body (native JSON records, or with ``otlp`` an OTLP logs request) through the
+        pipeline and make the accepted records durable."""
         started = time.perf_counter()
         self.metrics.queue_depth.set(self.runner.pending + 1)
         try:
-            result = await self.runner.run(body, content_type)
+            result = await self.runner.run(body, content_type, process_otlp_logs if otlp else process_batch)
         finally:
             self.metrics.queue_depth.set(self.runner.pending)
         if result.payload:

@@ -1,0 +1,115 @@
+"""The OTLP/HTTP receiver over real HTTP: the stock SDK exporters, OTLP/JSON, errors per the specification."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp.test_utils import TestClient
+from google.rpc import status_pb2
+from opentelemetry._logs import SeverityNumber
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+
+from tests.api.test_logs import AUTH_IN, INGEST, start, wait_stored
+
+PROTOBUF = {"Content-Type": "application/x-protobuf"}
+JSON = {"Content-Type": "application/json"}
+TRACE = "5b8efff798038103d269b633813fc60c"
+SPAN = "eee19b7ec3c1b174"
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, tmp_path: Path) -> TestClient:
+    return await start(aiohttp_client, tmp_path)
+
+
+def otlp_json_logs(*records: dict[str, Any]) -> bytes:
+    return orjson.dumps(
+        {
+            "resourceLogs": [
+                {
+                    "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "billing"}}]},
+                    "scopeLogs": [{"scope": {"name": "billing.app"}, "logRecords": list(records)}],
+                }
+            ]
+        }
+    )
+
+
+async def test_the_stock_sdk_log_exporter_delivers_redacted_records(client: TestClient) -> None:
+    exporter = OTLPLogExporter(
+        endpoint=str(client.make_url("/v1/logs")), headers={"Authorization": f"Bearer {INGEST}"}, timeout=5
+    )
+    provider = LoggerProvider(resource=Resource.create({"service.name": "checkout"}))
+    provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+    logger = provider.get_logger("tests.otlp.stock")
+    try:
+        tracer = TracerProvider().get_tracer("t")
+        with tracer.start_as_current_span("checkout"):
+            logger.emit(body="payment for jane.doe@example.com declined", severity_number=SeverityNumber.WARN)
+        logger.emit(body="plain error", severity_number=SeverityNumber.ERROR)
+        assert await asyncio.to_thread(provider.force_flush, 10_000)
+    finally:
+        await asyncio.to_thread(provider.shutdown)
+    records = await wait_stored(client, 2, service="checkout")
+    by_message = {record["message"]: record for record in records}
+    assert set(by_message) == {"payment for [REDACTED:email] declined", "plain error"}
+    warned = by_message["payment for [REDACTED:email] declined"]
+    assert warned["level"] == "warn" and len(warned["trace_id"]) == 32 and len(warned["span_id"]) == 16
+    assert by_message["plain error"]["level"] == "error" and by_message["plain error"]["trace_id"] is None
+
+
+async def test_otlp_json_with_hex_ids_and_partial_success(client: TestClient) -> None:
+    good = {
+        "timeUnixNano": "1700000000000000000",
+        "severityNumber": 17,
+        "body": {"stringValue": "card 4111 1111 1111 1111 refused"},
+        "traceId": TRACE,
+        "spanId": SPAN,
+        "attributes": [{"key": "request.id", "value": {"stringValue": "req-42"}}],
+    }
+    bad = {"body": {"stringValue": "x"}, "attributes": [{"key": "user.id", "value": {"kvlistValue": {}}}]}
+    response = await client.post("/v1/logs", data=otlp_json_logs(good, bad), headers={**AUTH_IN, **JSON})
+    assert response.status == 200 and response.content_type == "application/json"
+    reply = await response.json()
+    assert reply["partialSuccess"]["rejectedLogRecords"] == "1"
+    assert reply["partialSuccess"]["errorMessage"].startswith("record 1: ")
+    [stored] = await wait_stored(client, 1, request_id="req-42")
+    assert stored["message"] == "card [REDACTED:card] refused"
+    assert (stored["trace_id"], stored["span_id"], stored["service"]) == (TRACE, SPAN, "billing")
+
+
+async def test_full_success_has_no_partial_success(client: TestClient) -> None:
+    body = otlp_json_logs({"body": {"stringValue": "fine"}})
+    response = await client.post(
+        "/v1/logs", data=gzip.compress(body), headers={**AUTH_IN, **JSON, "Content-Encoding": "gzip"}
+    )
+    assert response.status == 200 and await response.json() == {}
+
+
+async def test_malformed_protobuf_is_400_with_a_status_body(client: TestClient) -> None:
+    response = await client.post("/v1/logs", data=b"\xff\xff\xff not protobuf", headers={**AUTH_IN, **PROTOBUF})
+    assert response.status == 400 and response.content_type == "application/x-protobuf"
+    status = status_pb2.Status.FromString(await response.read())
+    assert status.code == 400 and status.message
+
+
+async def test_protobuf_success_body_is_an_export_response(client: TestClient) -> None:
+    response = await client.post("/v1/logs", data=b"", headers={**AUTH_IN, **PROTOBUF})
+    assert response.status == 200 and response.content_type == "application/x-protobuf"
+    reply = ExportLogsServiceResponse.FromString(await response.read())
+    assert not reply.HasField("partial_success")
+
+
+async def test_other_media_types_and_missing_tokens_are_refused(client: TestClient) -> None:
+    assert (await client.post("/v1/logs", data=b"{}", headers={**AUTH_IN, "Content-Type": "text/plain"})).status == 415
+    assert (await client.post("/v1/logs", data=b"", headers=PROTOBUF)).status == 401
