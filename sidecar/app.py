@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 from opentelemetry.sdk.trace import SpanProcessor
 
-from sidecar.api import INGEST, logs_routes, otlp_routes
+from sidecar.api import ERRORS, INGEST, errors_routes, logs_routes, otlp_routes, traces_routes
 from sidecar.config import Config, RedactionConfig
+from sidecar.errortracking.service import ErrorTrackingService
 from sidecar.forward import LogForwarder
 from sidecar.http import READINESS, REGISTRY, STORAGE
 from sidecar.http import create_app as create_http_app
@@ -45,7 +46,7 @@ def create_app(
     app = create_http_app(
         config,
         storage=storage,
-        routes=[*logs_routes(config), *otlp_routes(config)],
+        routes=[*logs_routes(config), *otlp_routes(config), *traces_routes(), *errors_routes()],
         clock=clock,
         span_processors=span_processors,
     )
@@ -65,7 +66,14 @@ def create_app(
         )
         sinks.append(forwarder.offer)
         app.cleanup_ctx.append(_forwarder_lifecycle(forwarder, forward.timeout))
-    ingest = IngestService(config, store, registry, redaction_policy(config.redaction), sinks=sinks)
+    # Error groups load before the writers feed them, and are saved after the writers stop.
+    errors = ErrorTrackingService(store, registry)
+    app[ERRORS] = errors
+    app.cleanup_ctx.append(errors.lifecycle)
+    sinks.append(errors.log_sink)
+    ingest = IngestService(
+        config, store, registry, redaction_policy(config.redaction), sinks=sinks, span_sinks=[errors.span_sink]
+    )
     app[INGEST] = ingest
     app.cleanup_ctx.append(ingest.lifecycle)
     app[READINESS].append(("ingest", ingest.readiness))
@@ -76,6 +84,7 @@ def create_app(
         batch_size=retention.batch_size,
         interval=retention.interval,
         registry=registry,
+        span_retention=config.traces.retention,
     )
     app.cleanup_ctx.append(job.lifecycle)
     return app

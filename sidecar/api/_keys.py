@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from sidecar.errortracking.service import ErrorTrackingService
 from sidecar.ingest.service import IngestService
 
 INGEST = web.AppKey("ingest", IngestService)
+ERRORS = web.AppKey("errors", ErrorTrackingService)

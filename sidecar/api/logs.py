@@ -123,7 +123,7 @@ async def search_logs(request: web.Request) -> web.Response:
     page = await request.app[STORAGE].search_logs(query)
     return json_response(
         {
-            "records": [_out(stored) for stored in page.records],
+            "records": [log_out(stored) for stored in page.records],
             "next_cursor": encode_cursor(page.next_after) if page.next_after else None,
         }
     )
@@ -155,7 +155,7 @@ def _query(request: web.Request) -> LogQuery:
     )
 
 
-def _out(stored: StoredLog) -> dict[str, Any]:
+def log_out(stored: StoredLog) -> dict[str, Any]:
     record = stored.record
     return {
         "id": stored.id,

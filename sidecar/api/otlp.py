@@ -37,6 +37,16 @@ def otlp_routes(config: Config) -> list[Route]:
             replies=_REPLIES,
             **common,  # type: ignore[arg-type]
         ),
+        Route(
+            "POST",
+            "/v1/traces",
+            export_traces,
+            "OTLP/HTTP trace export (protobuf or OTLP/JSON)",
+            "otlp",
+            "otlpExportTraces",
+            replies=_REPLIES,
+            **common,  # type: ignore[arg-type]
+        ),
     ]
 
 
@@ -63,4 +73,14 @@ async def export_logs(request: web.Request) -> web.Response:
     result = await request.app[INGEST].ingest(body, request.content_type, otlp=True)
     reasons = [f"record {index}: {reason}" for index, reason in result.rejected[:MAX_REASONS]]
     payload, content_type = encode_response("logs", len(result.rejected), "; ".join(reasons), request.content_type)
+    return web.Response(body=payload, content_type=content_type)
+
+
+@_otlp_errors
+async def export_traces(request: web.Request) -> web.Response:
+    """Accept an ExportTraceServiceRequest; answer once the accepted spans are durable."""
+    body = await read_body(request)
+    result = await request.app[INGEST].ingest_spans(body, request.content_type)
+    message = "; ".join(result.rejected[:MAX_REASONS])
+    payload, content_type = encode_response("traces", len(result.rejected), message, request.content_type)
     return web.Response(body=payload, content_type=content_type)

@@ -25,6 +25,7 @@ from ._model import (
     StorageConfig,
     TelemetryConfig,
     TokenConfig,
+    TracesConfig,
     TracingConfig,
 )
 from ._units import ByteSize, Duration, format_duration, format_size, parse_duration, parse_size
@@ -56,6 +57,7 @@ __all__ = [
     "StorageConfig",
     "TelemetryConfig",
     "TokenConfig",
+    "TracesConfig",
     "TracingConfig",
     "format_duration",
     "format_size",

@@ -305,6 +305,12 @@ class LogsConfig(Section):
     forward: ForwardConfig = ForwardConfig()
 
 
+class TracesConfig(Section):
+    """Stored spans."""
+
+    retention: PositiveDuration = 7 * 86400.0
+
+
 class Config(Section):
     """The whole configuration."""
 
@@ -318,3 +324,4 @@ class Config(Section):
     spool: SpoolConfig = SpoolConfig()
     redaction: RedactionConfig = RedactionConfig()
     logs: LogsConfig = LogsConfig()
+    traces: TracesConfig = TracesConfig()

@@ -9,6 +9,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sidecar.telemetry import HTTP_BUCKETS, BoundedLabel
 
 from ._pipeline import BatchResult
+from ._span_pipeline import SpanBatchResult
+from ._writer import WriterMetrics
 
 REJECTION_CODES = (
     "not_an_object",
@@ -38,6 +40,10 @@ class IngestMetrics:
     queue_depth: Gauge
     batch_duration: Histogram
     storage_write_duration: Histogram
+    spans_received: Counter
+    spans_rejected: Counter
+    spans_stored: Counter
+    span_spool_bytes: Gauge
     service_label: BoundedLabel
 
     @classmethod
@@ -72,6 +78,14 @@ class IngestMetrics:
                 buckets=HTTP_BUCKETS,
                 registry=registry,
             ),
+            spans_received=Counter("sidecar_spans_received", "Spans accepted.", ["service"], registry=registry),
+            spans_rejected=Counter(
+                "sidecar_spans_rejected", "Spans rejected (invalid, or redaction failed).", registry=registry
+            ),
+            spans_stored=Counter("sidecar_spans_stored", "Spans written to storage.", registry=registry),
+            span_spool_bytes=Gauge(
+                "sidecar_span_spool_bytes", "Bytes held by the span spool (not yet released).", registry=registry
+            ),
             service_label=BoundedLabel(max_services),
         )
         metrics.storage_up.set(1)
@@ -80,6 +94,25 @@ class IngestMetrics:
         for kind in kinds:
             metrics.redactions.labels(kind)
         return metrics
+
+    @property
+    def log_writer(self) -> WriterMetrics:
+        """What the log spool's writer counts."""
+        return WriterMetrics(self.stored, self.spool_bytes, self.storage_up, self.storage_write_duration)
+
+    @property
+    def span_writer(self) -> WriterMetrics:
+        """What the span spool's writer counts."""
+        return WriterMetrics(self.spans_stored, self.span_spool_bytes, self.storage_up, self.storage_write_duration)
+
+    def observe_spans(self, result: SpanBatchResult) -> None:
+        """Count what one traces request produced."""
+        for service, count in result.received.items():
+            self.spans_received.labels(self.service_label(service)).inc(count)
+        if result.rejected:
+            self.spans_rejected.inc(len(result.rejected))
+        for kind, count in result.redactions.items():
+            self.redactions.labels(kind).inc(count)
 
     def observe(self, result: BatchResult) -> None:
         """Count what one batch produced."""

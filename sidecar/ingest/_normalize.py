@@ -129,8 +129,15 @@ def _timestamp(value: Any, received_ns: int) -> int:
         else:
             if parsed.tzinfo is None:
                 parsed = parsed.replace(tzinfo=UTC)  # documented: no offset means UTC
-            return int(parsed.timestamp() * 1_000_000) * 1000
+            ns = int(parsed.timestamp() * 1_000_000) * 1000
+            if 0 <= ns < MAX_TIME_NS:
+                return ns
+            raise Rejected("invalid_timestamp", "timestamp: must be between 1970 and 2262")
     raise Rejected("invalid_timestamp", f"timestamp: expected RFC 3339 like 2024-05-01T12:00:00Z, got {_show(value)}")
+
+
+# Times are stored as signed 64-bit nanoseconds since 1970: up to April 2262.
+MAX_TIME_NS = 2**63
 
 
 def _epoch_to_ns(value: float) -> int:

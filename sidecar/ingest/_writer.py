@@ -4,23 +4,38 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import structlog
+from prometheus_client import Counter, Gauge, Histogram
 
 from sidecar._aio import cancel_and_wait
 from sidecar.errors import StorageError
-from sidecar.logs import LogRecord
 from sidecar.storage import Storage
 
-from ._metrics import IngestMetrics
 from ._spool import Spool, SpoolPosition
 
 log = structlog.get_logger("sidecar.ingest")
 
 CHECKPOINT = ("ingest", "spool_checkpoint")
-Sink = Callable[[Sequence[LogRecord]], None]
+SPAN_CHECKPOINT = ("ingest", "span_spool_checkpoint")
+# Something told of every batch once it is stored (statistics, error tracking, forwarding).
+Sink = Callable[[Sequence[Any]], None]
+# Stores a batch of decoded items and the checkpoint after them, in one transaction.
+Store = Callable[[list[Any], dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class WriterMetrics:
+    """What a writer counts."""
+
+    stored: Counter
+    spool_bytes: Gauge
+    storage_up: Gauge
+    write_duration: Histogram
 
 
 class SpoolWriter:
@@ -30,14 +45,18 @@ class SpoolWriter:
         self,
         spool: Spool,
         storage: Storage,
-        metrics: IngestMetrics,
+        metrics: WriterMetrics,
         *,
+        store: Store | None = None,
+        checkpoint: tuple[str, str] = CHECKPOINT,
         batch_bytes: int = 4 * 1024 * 1024,
         sinks: Sequence[Sink] = (),
         backoff_max: float = 5.0,
     ) -> None:
         self._spool = spool
         self._storage = storage
+        self._insert: Store = store or (lambda records, end: storage.insert_logs(records, checkpoint=end))
+        self._checkpoint = checkpoint
         self._metrics = metrics
         self._batch_bytes = batch_bytes
         self._sinks = sinks
@@ -48,7 +67,7 @@ class SpoolWriter:
 
     async def start(self) -> None:
         """Resume from the position storage recorded, and start draining."""
-        saved = await self._storage.get_state(*CHECKPOINT)
+        saved = await self._storage.get_state(*self._checkpoint)
         self.position = SpoolPosition.from_json(saved) if saved else None
         self._task = asyncio.create_task(self._run(), name="spool-writer")
 
@@ -82,12 +101,12 @@ class SpoolWriter:
             for sink in self._sinks:
                 sink(records)
 
-    async def _store(self, records: list[LogRecord], end: SpoolPosition) -> None:
+    async def _store(self, records: list[Any], end: SpoolPosition) -> None:
         delay = 0.1
         while True:
             started = time.perf_counter()
             try:
-                await self._storage.insert_logs(records, checkpoint=end.to_json())
+                await self._insert(records, end.to_json())
             except Exception as exc:
                 if self.storage_healthy:
                     reason = exc.message if isinstance(exc, StorageError) else type(exc).__name__
@@ -105,10 +124,10 @@ class SpoolWriter:
                 log.info("storage write recovered")
             self.storage_healthy = True
             self._metrics.storage_up.set(1)
-            self._metrics.storage_write_duration.observe(time.perf_counter() - started)
+            self._metrics.write_duration.observe(time.perf_counter() - started)
             self._metrics.stored.inc(len(records))
             return
 
 
-def _decode(frames: list[bytes]) -> list[LogRecord]:
+def _decode(frames: list[bytes]) -> list[Any]:
     return [orjson.loads(line) for frame in frames for line in frame.splitlines() if line]

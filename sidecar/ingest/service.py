@@ -18,8 +18,9 @@ from ._limits import IngestLimits
 from ._metrics import IngestMetrics
 from ._pipeline import BatchResult, process_batch, process_otlp_logs
 from ._runner import PipelineRunner
+from ._span_pipeline import SpanBatchResult, process_spans
 from ._spool import Spool, SpoolFull
-from ._writer import Sink, SpoolWriter
+from ._writer import SPAN_CHECKPOINT, Sink, SpoolWriter
 
 log = structlog.get_logger("sidecar.ingest")
 
@@ -37,7 +38,7 @@ def limits_from(config: Config) -> IngestLimits:
 
 
 class IngestService:
-    """Accepts batches of log records and makes them durable before they are acknowledged."""
+    """Accepts batches of log records and of spans, and makes them durable before they are acknowledged."""
 
     def __init__(
         self,
@@ -47,6 +48,7 @@ class IngestService:
         policy: RedactionPolicy,
         *,
         sinks: Sequence[Sink] = (),
+        span_sinks: Sequence[Sink] = (),
     ) -> None:
         self.redactor = Redactor(policy)
         self._drain_timeout = config.server.shutdown_timeout / 2
@@ -60,26 +62,36 @@ class IngestService:
             max_pending=config.ingest.max_pending_batches,
         )
         self._spool_max = config.spool.max_size
-        self.spool = Spool(
-            Path(config.data_dir) / config.spool.dir,
-            max_bytes=config.spool.max_size,
-            segment_bytes=config.spool.segment_size,
-            fsync=config.spool.fsync,
+        folder = Path(config.data_dir) / config.spool.dir
+        self.spool = _spool(config, folder)
+        self.writer = SpoolWriter(self.spool, storage, self.metrics.log_writer, sinks=sinks)
+        # Spans have a spool of their own (a folder inside the log spool's), drained by a writer of their own.
+        self.span_spool = _spool(config, folder / "spans")
+        self.span_writer = SpoolWriter(
+            self.span_spool,
+            storage,
+            self.metrics.span_writer,
+            store=lambda spans, end: storage.insert_spans(spans, checkpoint=end),
+            checkpoint=SPAN_CHECKPOINT,
+            sinks=span_sinks,
         )
-        self.writer = SpoolWriter(self.spool, storage, self.metrics, sinks=sinks)
 
     async def lifecycle(self, _app: object) -> AsyncIterator[None]:
         """aiohttp clean-up context: start everything, and on shutdown store what the spool holds."""
         await self.spool.open()
+        await self.span_spool.open()
         await self.runner.start()
         await self.writer.start()
+        await self.span_writer.start()
         self.metrics.spool_bytes.set(self.spool.size_bytes)
+        self.metrics.span_spool_bytes.set(self.span_spool.size_bytes)
         yield
         await self.runner.close()
-        if not await self.writer.drain(self._drain_timeout):
-            log.warning("spool not fully stored at shutdown; the rest is replayed at the next start")
-        await self.writer.stop()
-        await self.spool.close()
+        for writer, spool in ((self.writer, self.spool), (self.span_writer, self.span_spool)):
+            if not await writer.drain(self._drain_timeout):
+                log.warning("spool not fully stored at shutdown; the rest is replayed at the next start")
+            await writer.stop()
+            await spool.close()
 
     async def ingest(self, body: bytes, content_type: str, *, otlp: bool = False) -> BatchResult:
         """Run one body (native JSON records, or with ``otlp`` an OTLP logs request) through the
@@ -91,21 +103,23 @@ class IngestService:
         finally:
             self.metrics.queue_depth.set(self.runner.pending)
         if result.payload:
-            try:
-                await self.spool.append(result.payload)
-            except SpoolFull as exc:
-                if not self.writer.storage_healthy:
-                    raise Unavailable("storage is down and the spool is full", retry_after=exc.retry_after) from None
-                raise RateLimited("the spool is full; retry shortly", retry_after=exc.retry_after) from None
-            except ValueError:
-                # One frame larger than the whole spool: no retry can help.
-                raise PayloadTooLarge("the batch is larger than the spool can hold; send smaller batches") from None
-            except OSError as exc:
-                log.error("spool write failed", error=str(exc))
-                raise Unavailable("the spool cannot be written", retry_after=5) from None
+            await _append(self.spool, self.writer, result.payload)
             self.metrics.spool_bytes.set(self.spool.size_bytes)
         self.metrics.observe(result)
         self.metrics.batch_duration.observe(time.perf_counter() - started)
+        return result
+
+    async def ingest_spans(self, body: bytes, content_type: str) -> SpanBatchResult:
+        """Run one OTLP traces request through the span pipeline and make the accepted spans durable."""
+        self.metrics.queue_depth.set(self.runner.pending + 1)
+        try:
+            result = await self.runner.run(body, content_type, process_spans)
+        finally:
+            self.metrics.queue_depth.set(self.runner.pending)
+        if result.payload:
+            await _append(self.span_spool, self.span_writer, result.payload)
+            self.metrics.span_spool_bytes.set(self.span_spool.size_bytes)
+        self.metrics.observe_spans(result)
         return result
 
     async def readiness(self) -> str | None:
@@ -114,10 +128,33 @@ class IngestService:
             return "ingest workers are starting"
         if self.runner.pending >= self.runner.max_pending:
             return "ingest queue is full"
-        if self.spool.size_bytes >= self._spool_max * 0.95:
-            return "spool is full" if self.writer.storage_healthy else "spool is full and storage is down"
+        for spool, writer in ((self.spool, self.writer), (self.span_spool, self.span_writer)):
+            if spool.size_bytes >= self._spool_max * 0.95:
+                return "spool is full" if writer.storage_healthy else "spool is full and storage is down"
         return None
 
     def pseudonymize_user(self, value: str) -> str | None:
         """The stored form of a user id given in a search (None when user ids are not kept)."""
         return self.redactor.pseudonymize(value) if self.redactor.can_pseudonymize else None
+
+
+def _spool(config: Config, folder: Path) -> Spool:
+    return Spool(
+        folder, max_bytes=config.spool.max_size, segment_bytes=config.spool.segment_size, fsync=config.spool.fsync
+    )
+
+
+async def _append(spool: Spool, writer: SpoolWriter, payload: bytes) -> None:
+    """Make ``payload`` durable in ``spool``; the errors a client can act on when it cannot be."""
+    try:
+        await spool.append(payload)
+    except SpoolFull as exc:
+        if not writer.storage_healthy:
+            raise Unavailable("storage is down and the spool is full", retry_after=exc.retry_after) from None
+        raise RateLimited("the spool is full; retry shortly", retry_after=exc.retry_after) from None
+    except ValueError:
+        # One frame larger than the whole spool: no retry can help.
+        raise PayloadTooLarge("the batch is larger than the spool can hold; send smaller batches") from None
+    except OSError as exc:
+        log.error("spool write failed", error=str(exc))
+        raise Unavailable("the spool cannot be written", retry_after=5) from None

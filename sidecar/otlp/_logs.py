@@ -52,6 +52,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from sidecar.errors import PayloadTooLarge
 from sidecar.ingest import (
     LEVEL_ALIASES,
+    MAX_TIME_NS,
     IngestLimits,
     Rejected,
     bounded_string,
@@ -103,6 +104,8 @@ def _normalize(
 ) -> tuple[LogRecord, str | None]:
     if log.ByteSize() > limits.max_record_bytes:
         raise Rejected("too_large", f"record is larger than {limits.max_record_bytes} bytes")
+    if max(log.time_unix_nano, log.observed_time_unix_nano) >= MAX_TIME_NS:
+        raise Rejected("invalid_timestamp", "time_unix_nano: must be before 2262 (signed 64-bit nanoseconds)")
     attributes = attributes_of(log.attributes)
     raw_user = _pop_user(attributes)
     severity = _severity(log.severity_number, log.severity_text)

@@ -13,6 +13,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from sidecar.ingest import MAX_TIME_NS
 from sidecar.traces import SpanEvent, SpanKind, SpanRecord, StatusCode
 
 from ._values import attributes_of, hex_id, service_of
@@ -54,6 +55,8 @@ def _record(span: Span, scope: str | None, resource: Resource) -> SpanRecord:
         raise ValueError("start_time_unix_nano is missing")
     if end < start:
         raise ValueError("end_time_unix_nano is before start_time_unix_nano")
+    if end >= MAX_TIME_NS:
+        raise ValueError("end_time_unix_nano is past the year 2262 (storage keeps signed 64-bit times)")
     # Every span gets its own copy of the resource: records are redacted in place.
     resource_attributes = attributes_of(resource.attributes)
     return {

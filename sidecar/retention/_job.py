@@ -1,4 +1,4 @@
-"""The periodic job that deletes records past their level's retention, in bounded batches."""
+"""The periodic job that deletes log records past their level's retention, and old spans, in bounded batches."""
 
 from __future__ import annotations
 
@@ -34,10 +34,12 @@ class RetentionJob:
         batch_size: int,
         interval: float,
         registry: CollectorRegistry,
+        span_retention: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._storage = storage
         self._retention = retention
+        self._span_retention = span_retention
         self._batch_size = batch_size
         self._interval = interval
         self._clock = clock
@@ -49,6 +51,9 @@ class RetentionJob:
         )
         for level in LEVELS:
             self.deleted.labels(level)
+        self.spans_deleted = Counter(
+            "sidecar_spans_retention_deleted", "Spans deleted by retention.", registry=registry
+        )
 
     async def run_once(self) -> int:
         """One pass over every level; how many records were deleted."""
@@ -67,7 +72,19 @@ class RetentionJob:
                 if deleted < self._batch_size:
                     break
                 await asyncio.sleep(0)
+        if self._span_retention is not None:
+            total += await self._delete_spans(now_ns - int(self._span_retention * 1e9))
         return total
+
+    async def _delete_spans(self, before_ns: int) -> int:
+        total = 0
+        while True:
+            deleted = await self._storage.delete_spans(before_ns=before_ns, limit=self._batch_size)
+            self.spans_deleted.inc(deleted)
+            total += deleted
+            if deleted < self._batch_size:
+                return total
+            await asyncio.sleep(0)
 
     async def lifecycle(self, _app: object) -> AsyncIterator[None]:
         """aiohttp clean-up context: run every ``interval`` until shutdown."""

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 from sidecar.errors import StorageError
 from sidecar.logs import LogPage, LogQuery, LogRecord
+from sidecar.traces import SpanRecord
 
 _MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -33,6 +34,9 @@ LOG_COLUMNS = (
 )
 # LogQuery fields matched by equality on the column of the same name.
 EQUALITY_FILTERS = ("service", "request_id", "trace_id", "user", "action")
+# The state key of the span spool's checkpoint, written with each span batch.
+SPAN_CHECKPOINT = ("ingest", "span_spool_checkpoint")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 # A severity range this narrow (OpenTelemetry's is 1..24) is deleted value by value.
 _MAX_SEVERITY_VALUES = 32
 
@@ -103,9 +107,37 @@ def record_from_row(row: Sequence[Any], loads: Callable[[Any], Any]) -> LogRecor
     }
 
 
+def span_key(span: SpanRecord) -> tuple[str, str, int]:
+    """The trace id, span id and start of ``span``, checked alike for every backend.
+
+    Raises :class:`StorageError` (failing the batch) when they cannot be stored:
+    ids that are not strings, a start that is not a 64-bit integer.
+    """
+    trace_id, span_id, start = span.get("trace_id"), span.get("span_id"), span.get("start")
+    if not isinstance(trace_id, str) or not isinstance(span_id, str):
+        raise StorageError("a span cannot be stored: trace_id and span_id must be strings")
+    if type(start) is not int or not _INT64_MIN <= start <= _INT64_MAX:
+        raise StorageError(f"span {span_id!r} cannot be stored: start must be a 64-bit integer")
+    return trace_id, span_id, start
+
+
 def searchable(text: str) -> bool:
     """Whether ``text`` holds anything full-text search can match (a letter or a digit)."""
     return any(character.isalnum() for character in text)
+
+
+_NUL = "\x00"
+
+
+def without_nul(value: Any) -> Any:
+    """``value`` with every NUL character replaced by U+FFFD: PostgreSQL text and JSONB cannot hold NUL."""
+    if isinstance(value, str):
+        return value.replace(_NUL, "\ufffd")
+    if isinstance(value, dict):
+        return {without_nul(key): without_nul(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_nul(item) for item in value]
+    return value
 
 
 def severity_values(min_severity: int, max_severity: int) -> list[int] | None:
@@ -158,6 +190,12 @@ class Storage(abc.ABC):
         """Delete the document; whether one existed."""
 
     @abc.abstractmethod
+    async def put_states(
+        self, namespace: str, values: Mapping[str, dict[str, Any]], *, delete: Sequence[str] = ()
+    ) -> None:
+        """Upsert ``values`` and delete the keys in ``delete``, all in one transaction."""
+
+    @abc.abstractmethod
     async def list_state(self, namespace: str) -> dict[str, dict[str, Any]]:
         """Every document of ``namespace`` by key."""
 
@@ -190,6 +228,35 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def count_logs(self) -> int:
         """How many log records are stored (exact; costs an index scan)."""
+
+    @abc.abstractmethod
+    async def insert_spans(self, spans: Sequence[SpanRecord], *, checkpoint: dict[str, Any] | None = None) -> None:
+        """Store ``spans`` in one transaction, all or none.
+
+        ``checkpoint``, when given, is upserted as state ``('ingest', 'span_spool_checkpoint')``
+        in the same transaction. A span that cannot be stored (say a ``start`` that is not
+        a 64-bit integer) fails the whole batch with :class:`StorageError`; NUL characters
+        do not, they are stored as U+FFFD on every backend.
+        """
+
+    @abc.abstractmethod
+    async def get_trace(self, trace_id: str, *, limit: int = 10_000) -> list[SpanRecord]:
+        """The first ``limit`` stored spans of the trace (``trace_id``: 32 lowercase hex).
+
+        Ordered by ``(start, span_id)``, then insertion order; an unknown trace is ``[]``.
+        """
+
+    @abc.abstractmethod
+    async def delete_spans(self, *, before_ns: int, limit: int) -> int:
+        """Delete at most ``limit`` spans whose ``start`` is before ``before_ns``.
+
+        Returns how many went; retention calls it until that is less than ``limit``,
+        so every transaction stays small. Deleted spans leave :meth:`get_trace`.
+        """
+
+    @abc.abstractmethod
+    async def count_spans(self) -> int:
+        """How many spans are stored (exact)."""
 
     async def schema_version(self) -> int:
         """The newest applied migration version (0 for an empty database)."""

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import asyncpg
 
 from sidecar.errors import StorageError
 from sidecar.logs import LogPage, LogQuery, LogRecord
+from sidecar.traces import SpanRecord
 
-from . import _postgres_logs
+from . import _postgres_logs, _postgres_spans
 from ._base import AppliedMigration, Storage, check_not_newer, load_migrations
 
 # Any fixed number works: it only has to be the same for every replica.
@@ -147,6 +148,21 @@ class PostgresStorage(Storage):
             value,
         )
 
+    async def put_states(
+        self, namespace: str, values: Mapping[str, dict[str, Any]], *, delete: Sequence[str] = ()
+    ) -> None:
+        """Upsert and delete documents in one transaction."""
+        async with self._connection("state write", transaction=True) as connection:
+            await connection.executemany(
+                "INSERT INTO sidecar_state (namespace, key, value, updated_at) VALUES ($1, $2, $3, now())"
+                " ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, updated_at = now()",
+                [(namespace, key, value) for key, value in values.items()],
+            )
+            if delete:
+                await connection.execute(
+                    "DELETE FROM sidecar_state WHERE namespace = $1 AND key = ANY($2::text[])", namespace, list(delete)
+                )
+
     async def delete_state(self, namespace: str, key: str) -> bool:
         """Delete one document."""
         status = await self.pool.execute("DELETE FROM sidecar_state WHERE namespace = $1 AND key = $2", namespace, key)
@@ -191,6 +207,26 @@ class PostgresStorage(Storage):
         """Count the stored records."""
         async with self._connection("log count") as connection:
             return await _postgres_logs.count_logs(connection)
+
+    async def insert_spans(self, spans: Sequence[SpanRecord], *, checkpoint: dict[str, Any] | None = None) -> None:
+        """COPY every span (and upsert the checkpoint) in one transaction."""
+        async with self._connection("span insert", transaction=True) as connection:
+            await _postgres_spans.insert_spans(connection, spans, checkpoint)
+
+    async def get_trace(self, trace_id: str, *, limit: int = 10_000) -> list[SpanRecord]:
+        """The spans of one trace."""
+        async with self._connection("trace read") as connection:
+            return await _postgres_spans.get_trace(connection, trace_id, limit)
+
+    async def delete_spans(self, *, before_ns: int, limit: int) -> int:
+        """Delete one bounded batch of old spans."""
+        async with self._connection("span delete") as connection:
+            return await _postgres_spans.delete_spans(connection, before_ns, limit)
+
+    async def count_spans(self) -> int:
+        """Count the stored spans."""
+        async with self._connection("span count") as connection:
+            return await _postgres_spans.count_spans(connection)
 
 
 async def _init_connection(connection: asyncpg.Connection) -> None:

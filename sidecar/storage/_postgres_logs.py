@@ -10,7 +10,7 @@ import orjson
 
 from sidecar.logs import LogPage, LogQuery, LogRecord, StoredLog
 
-from ._base import EQUALITY_FILTERS, LOG_COLUMNS, record_from_row, searchable, severity_values
+from ._base import EQUALITY_FILTERS, LOG_COLUMNS, record_from_row, searchable, severity_values, without_nul
 
 # Statements are assembled from fixed column names only; every value is a bound parameter.
 _SELECT = "SELECT id, " + ", ".join(f'"{column}"' for column in LOG_COLUMNS) + " FROM logs"  # noqa: S608
@@ -22,17 +22,6 @@ _PUT_CHECKPOINT = (
 )
 _NUL = "\x00"
 _NUL_JSON = b"\\u0000"
-
-
-def without_nul(value: Any) -> Any:
-    """``value`` with every NUL character replaced by U+FFFD: PostgreSQL text and JSONB cannot hold NUL."""
-    if isinstance(value, str):
-        return value.replace(_NUL, "\ufffd")
-    if isinstance(value, dict):
-        return {without_nul(key): without_nul(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [without_nul(item) for item in value]
-    return value
 
 
 def encode_jsonb(value: Any) -> bytes:

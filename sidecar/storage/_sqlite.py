@@ -6,7 +6,7 @@ import asyncio
 import functools
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,8 +15,9 @@ import orjson
 
 from sidecar.errors import StorageError
 from sidecar.logs import LogPage, LogQuery, LogRecord
+from sidecar.traces import SpanRecord
 
-from . import _sqlite_logs
+from . import _sqlite_logs, _sqlite_spans
 from ._base import AppliedMigration, Migration, Storage, check_not_newer, load_migrations
 
 T = TypeVar("T")
@@ -203,6 +204,13 @@ class SqliteStorage(Storage):
         """Delete one document."""
         return await self.write(_delete_state, namespace, key)
 
+    async def put_states(
+        self, namespace: str, values: Mapping[str, dict[str, Any]], *, delete: Sequence[str] = ()
+    ) -> None:
+        """Upsert and delete documents in one transaction."""
+        encoded = [(namespace, key, orjson.dumps(value).decode(), time.time()) for key, value in values.items()]
+        await self.write(_put_states, encoded, [(namespace, key) for key in delete])
+
     async def list_state(self, namespace: str) -> dict[str, dict[str, Any]]:
         """Every document of a namespace."""
         rows = await self.read(
@@ -225,6 +233,22 @@ class SqliteStorage(Storage):
     async def count_logs(self) -> int:
         """Count the stored records."""
         return await self.read(_sqlite_logs.count_logs)
+
+    async def insert_spans(self, spans: Sequence[SpanRecord], *, checkpoint: dict[str, Any] | None = None) -> None:
+        """Insert every span as blocks (and the checkpoint) in one transaction."""
+        await self.write(_sqlite_spans.insert_spans, spans, checkpoint)
+
+    async def get_trace(self, trace_id: str, *, limit: int = 10_000) -> list[SpanRecord]:
+        """The spans of one trace, decoded from the blocks holding it."""
+        return await self.read(_sqlite_spans.get_trace, trace_id, limit)
+
+    async def delete_spans(self, *, before_ns: int, limit: int) -> int:
+        """Delete one bounded batch of old spans."""
+        return await self.write(_sqlite_spans.delete_spans, before_ns, limit)
+
+    async def count_spans(self) -> int:
+        """Count the stored spans."""
+        return await self.read(_sqlite_spans.count_spans)
 
 
 def _set_wal(db: sqlite3.Connection, busy_timeout: float) -> None:
@@ -290,6 +314,11 @@ def _fetchall(db: sqlite3.Connection, sql: str, *params: Any) -> list[Any]:
 
 def _put_state(db: sqlite3.Connection, namespace: str, key: str, value: str) -> None:
     db.execute(_sqlite_logs.PUT_STATE, (namespace, key, value, time.time()))
+
+
+def _put_states(db: sqlite3.Connection, rows: list[tuple[str, str, str, float]], gone: list[tuple[str, str]]) -> None:
+    db.executemany(_sqlite_logs.PUT_STATE, rows)
+    db.executemany("DELETE FROM sidecar_state WHERE namespace = ? AND key = ?", gone)
 
 
 def _delete_state(db: sqlite3.Connection, namespace: str, key: str) -> bool:

@@ -126,12 +126,17 @@ async def test_metrics_count_what_was_ingested(aiohttp_client: Any, tmp_path: Pa
     client = await start(aiohttp_client, tmp_path)
     await client.post("/api/v1/logs", data=ndjson(5) + b"{bad\n", headers={**AUTH_IN, **NDJSON})
     await wait_stored(client, 5)
-    text = await (await client.get("/metrics")).text()
-    samples = {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
+    # Records are searchable once committed; the writer counts them right after: poll briefly.
+    for _ in range(100):
+        text = await (await client.get("/metrics")).text()
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+        if samples[("sidecar_logs_stored_total", ())] == 5:
+            break
+        await asyncio.sleep(0.02)
     assert samples[("sidecar_logs_received_total", (("level", "info"), ("service", "api")))] == 5
     assert samples[("sidecar_logs_rejected_total", (("reason", "invalid_json"),))] == 1
     assert samples[("sidecar_pii_redactions_total", (("kind", "email"),))] == 5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +14,16 @@ from aiohttp.test_utils import TestClient
 from google.rpc import status_pb2
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from tests.api.test_logs import AUTH_IN, INGEST, start, wait_stored
+from tests.api.test_logs import AUTH_IN, AUTH_READ, INGEST, start, wait_stored
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 JSON = {"Content-Type": "application/json"}
@@ -113,3 +117,78 @@ async def test_protobuf_success_body_is_an_export_response(client: TestClient) -
 async def test_other_media_types_and_missing_tokens_are_refused(client: TestClient) -> None:
     assert (await client.post("/v1/logs", data=b"{}", headers={**AUTH_IN, "Content-Type": "text/plain"})).status == 415
     assert (await client.post("/v1/logs", data=b"", headers=PROTOBUF)).status == 401
+
+
+# ---------------------------------------------------------------- traces
+
+
+async def export_with_stock_sdk(client: TestClient, record: Callable[[Any], None]) -> None:
+    """Spans made by a stock TracerProvider, sent by its OTLP/HTTP protobuf exporter."""
+    exporter = OTLPSpanExporter(
+        endpoint=str(client.make_url("/v1/traces")), headers={"Authorization": f"Bearer {INGEST}"}, timeout=5
+    )
+    provider = TracerProvider(resource=Resource.create({"service.name": "checkout"}))
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    record(provider.get_tracer("shop.checkout"))
+    try:
+        assert await asyncio.to_thread(provider.force_flush, 10_000)
+    finally:
+        await asyncio.to_thread(provider.shutdown)
+
+
+async def get_trace(client: TestClient, trace_id: str, count: int) -> dict[str, Any]:
+    for _ in range(500):
+        response = await client.get(f"/api/v1/traces/{trace_id}", headers=AUTH_READ)
+        if response.status == 200:
+            trace = await response.json()
+            if len(trace["spans"]) >= count:
+                return trace
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"trace {trace_id} did not reach {count} spans")
+
+
+async def test_the_stock_sdk_span_exporter_delivers_redacted_spans_with_their_logs(client: TestClient) -> None:
+    ids: dict[str, str] = {}
+
+    def record(tracer: Any) -> None:
+        with tracer.start_as_current_span("POST /orders", kind=SpanKind.SERVER) as root:
+            root.set_attribute("http.route", "/orders")
+            root.set_attribute("customer.email", "jane.doe@example.com")
+            with tracer.start_as_current_span("SELECT orders", kind=SpanKind.CLIENT) as child:
+                child.set_attribute("db.system", "postgresql")
+                try:
+                    raise ValueError("card 4111 1111 1111 1111 declined")
+                except ValueError as exc:
+                    child.record_exception(exc)
+                    child.set_status(Status(StatusCode.ERROR))
+            ids["trace"] = f"{root.get_span_context().trace_id:032x}"
+            ids["span"] = f"{root.get_span_context().span_id:016x}"
+
+    await export_with_stock_sdk(client, record)
+    log = {"message": "order rejected", "service": "checkout", "traceId": ids["trace"], "requestId": "req-9"}
+    other = {"message": "same request, no trace id", "service": "checkout", "requestId": "req-9"}
+    response = await client.post("/api/v1/logs", json=[log, other], headers=AUTH_IN)
+    assert response.status == 200
+    await wait_stored(client, 2, request_id="req-9")
+    trace = await get_trace(client, ids["trace"], 2)
+    server, client_span = sorted(trace["spans"], key=lambda span: span["kind"], reverse=True)
+    assert (server["name"], server["kind"], server["span_id"]) == ("POST /orders", "server", ids["span"])
+    assert server["attributes"]["customer.email"] == "[REDACTED:email]"
+    assert client_span["parent_span_id"] == ids["span"] and client_span["status"] == "error"
+    [event] = client_span["events"]
+    assert event["attributes"]["exception.message"] == "card [REDACTED:card] declined"
+    assert [entry["message"] for entry in trace["logs"]] == ["order rejected", "same request, no trace id"]
+
+
+async def test_traces_partial_success_and_lookups(client: TestClient) -> None:
+    span = {"traceId": TRACE, "spanId": SPAN, "name": "GET /", "kind": 2, "startTimeUnixNano": "1700000000000000000"}
+    span["endTimeUnixNano"] = "1700000000005000000"
+    bad = {**span, "spanId": "00" * 8}
+    body = orjson.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span, bad]}]}]})
+    response = await client.post("/v1/traces", data=body, headers={**AUTH_IN, **JSON})
+    assert response.status == 200
+    assert (await response.json())["partialSuccess"]["rejectedSpans"] == "1"
+    trace = await get_trace(client, TRACE, 1)
+    assert trace["spans"][0]["duration_ms"] == 5.0 and trace["logs"] == []
+    assert (await client.get(f"/api/v1/traces/{'ab' * 16}", headers=AUTH_READ)).status == 404
+    assert (await client.get("/api/v1/traces/not-hex", headers=AUTH_READ)).status == 400

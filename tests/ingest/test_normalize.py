@@ -106,6 +106,8 @@ def test_timestamps(value: object, ns: int) -> None:
         ({"timestamp": "yesterday"}, "invalid_timestamp", "RFC 3339"),
         ({"timestamp": True}, "invalid_timestamp", "timestamp"),
         ({"timestamp": -5}, "invalid_timestamp", "negative"),
+        ({"timestamp": "9999-12-31T00:00:00Z"}, "invalid_timestamp", "2262"),
+        ({"timestamp": "1969-12-31T23:59:59Z"}, "invalid_timestamp", "1970"),
         ({"message": 5}, "invalid_field", "message: expected a string"),
         ({"traceId": "xyz"}, "invalid_field", "traceId: expected 32"),
         ({"spanId": "00f067aa0ba902b7aa"}, "invalid_field", "spanId: expected 16"),

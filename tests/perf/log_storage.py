@@ -300,8 +300,8 @@ async def main() -> None:
     await store.open()
     try:
         if isinstance(store, SqliteStorage) and args.without_fts:
-            for trigger in ("logs_fts_insert", "logs_fts_delete", "logs_fts_update"):
-                await store.db.execute(f"DROP TRIGGER {trigger}")
+            for trigger in ("log_blocks_fts_insert", "log_blocks_fts_delete", "log_blocks_fts_update"):
+                await store.write(lambda db, trigger=trigger: db.execute(f"DROP TRIGGER {trigger}"))
         synth = Synth(args.records)
         print(f"{args.backend}: loading {args.records:,} records in batches of {BATCH} ({where})", file=sys.stderr)
         wall = time.perf_counter()

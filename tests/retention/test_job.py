@@ -8,6 +8,7 @@ from sidecar.logs import LEVELS, SEVERITY, LogQuery, LogRecord
 from sidecar.retention import RetentionJob
 from sidecar.storage import Storage
 from tests.helpers import log_record
+from tests.storage.test_spans_contract import span as span_record
 
 DAY = 86400.0
 NOW = 1_750_000_000.0
@@ -72,3 +73,16 @@ async def test_large_backlogs_go_in_batches(storage: Storage) -> None:
     job = RetentionJob(storage, RETENTION, batch_size=4, interval=60, registry=CollectorRegistry(), clock=lambda: NOW)
     assert await job.run_once() == 25
     assert await storage.count_logs() == 0
+
+
+async def test_spans_older_than_their_retention_go_in_batches(storage: Storage) -> None:
+    ages = [1] * 3 + [9] * 7
+    spans = [span_record(f"{i + 1:032x}", start=int((NOW - age * DAY) * 1e9)) for i, age in enumerate(ages)]
+    await storage.insert_spans(spans)
+    registry = CollectorRegistry()
+    job = RetentionJob(
+        storage, RETENTION, batch_size=2, interval=60, registry=registry, span_retention=7 * DAY, clock=lambda: NOW
+    )
+    assert await job.run_once() == 7
+    assert await storage.count_spans() == 3
+    assert registry.get_sample_value("sidecar_spans_retention_deleted_total") == 7

@@ -53,6 +53,15 @@ async def test_state_round_trip(storage: Storage) -> None:
     assert list(await storage.list_state("breakers")) == ["openai"]
 
 
+async def test_many_states_upserted_and_deleted_in_one_call(storage: Storage) -> None:
+    await storage.put_states("groups", {"a": {"n": 1}, "b": {"n": 2}, "c": {"n": 3}})
+    await storage.put_state("other", "a", {"kept": True})
+    await storage.put_states("groups", {"a": {"n": 10}, "d": {"n": 4}}, delete=["b", "missing"])
+    assert await storage.list_state("groups") == {"a": {"n": 10}, "c": {"n": 3}, "d": {"n": 4}}
+    assert await storage.get_state("other", "a") == {"kept": True}
+    await storage.put_states("groups", {}, delete=[])  # nothing to do is fine
+
+
 async def test_ping_answers_when_open_and_fails_when_closed(storage: Storage) -> None:
     await storage.ping()
     await storage.close()
