@@ -89,6 +89,7 @@ class ServerConfig(Section):
     shutdown_timeout: PositiveDuration = 10.0
     max_body_size: ByteSize = Field(10 * 1024 * 1024, gt=0)
     trusted_proxies: tuple[Network, ...] = ()
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
     @property
     def host(self) -> str:

@@ -24,8 +24,8 @@ CHECKPOINT = ("ingest", "spool_checkpoint")
 SPAN_CHECKPOINT = ("ingest", "span_spool_checkpoint")
 # Something told of every batch once it is stored (statistics, error tracking, forwarding).
 Sink = Callable[[Sequence[Any]], None]
-# Stores a batch of decoded items and the checkpoint after them, in one transaction.
-Store = Callable[[list[Any], dict[str, Any]], Awaitable[None]]
+# Stores a batch of decoded items (with their spool lines) and the checkpoint after them, in one transaction.
+Store = Callable[[list[Any], list[bytes], dict[str, Any]], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +55,9 @@ class SpoolWriter:
     ) -> None:
         self._spool = spool
         self._storage = storage
-        self._insert: Store = store or (lambda records, end: storage.insert_logs(records, checkpoint=end))
+        self._insert: Store = store or (
+            lambda records, lines, end: storage.insert_logs(records, checkpoint=end, encoded=lines)
+        )
         self._checkpoint = checkpoint
         self._metrics = metrics
         self._batch_bytes = batch_bytes
@@ -93,20 +95,20 @@ class SpoolWriter:
                 continue
             # Decoding thousands of lines takes tens of milliseconds: in a thread, the event
             # loop keeps answering meanwhile (the GIL is handed over every few milliseconds).
-            records = await asyncio.to_thread(_decode, frames)
-            await self._store(records, end)
+            records, lines = await asyncio.to_thread(_decode, frames)
+            await self._store(records, lines, end)
             self.position = end
             self._spool.release(end)
             self._metrics.spool_bytes.set(self._spool.size_bytes)
             for sink in self._sinks:
                 sink(records)
 
-    async def _store(self, records: list[Any], end: SpoolPosition) -> None:
+    async def _store(self, records: list[Any], lines: list[bytes], end: SpoolPosition) -> None:
         delay = 0.1
         while True:
             started = time.perf_counter()
             try:
-                await self._insert(records, end.to_json())
+                await self._insert(records, lines, end.to_json())
             except Exception as exc:
                 if self.storage_healthy:
                     reason = exc.message if isinstance(exc, StorageError) else type(exc).__name__
@@ -129,5 +131,6 @@ class SpoolWriter:
             return
 
 
-def _decode(frames: list[bytes]) -> list[Any]:
-    return [orjson.loads(line) for frame in frames for line in frame.splitlines() if line]
+def _decode(frames: list[bytes]) -> tuple[list[Any], list[bytes]]:
+    lines = [line for frame in frames for line in frame.splitlines() if line]
+    return [orjson.loads(line) for line in lines], lines

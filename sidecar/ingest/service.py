@@ -71,7 +71,7 @@ class IngestService:
             self.span_spool,
             storage,
             self.metrics.span_writer,
-            store=lambda spans, end: storage.insert_spans(spans, checkpoint=end),
+            store=lambda spans, _lines, end: storage.insert_spans(spans, checkpoint=end),
             checkpoint=SPAN_CHECKPOINT,
             sinks=span_sinks,
         )

@@ -200,11 +200,19 @@ class Storage(abc.ABC):
         """Every document of ``namespace`` by key."""
 
     @abc.abstractmethod
-    async def insert_logs(self, records: Sequence[LogRecord], *, checkpoint: dict[str, Any] | None = None) -> None:
+    async def insert_logs(
+        self,
+        records: Sequence[LogRecord],
+        *,
+        checkpoint: dict[str, Any] | None = None,
+        encoded: Sequence[bytes] | None = None,
+    ) -> None:
         """Store ``records`` in one transaction, all or none.
 
         ``checkpoint``, when given, is upserted as state ``('ingest', 'spool_checkpoint')``
         in the same transaction, so the spool knows exactly which records are durable.
+        ``encoded``, when given, holds each record's orjson encoding, for a backend
+        that stores JSON to use rather than encode the records again.
         """
 
     @abc.abstractmethod

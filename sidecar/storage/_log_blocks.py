@@ -52,16 +52,21 @@ class Block:
     terms: tuple[str, ...]  # message tokens, then one space-joined value list per KEYS entry
 
 
-def build_blocks(records: Sequence[LogRecord]) -> list[Block]:
-    """The blocks holding ``records``: grouped by severity, in arrival order within each."""
+def build_blocks(records: Sequence[LogRecord], encoded: Sequence[bytes] | None = None) -> list[Block]:
+    """The blocks holding ``records``: grouped by severity, in arrival order within each.
+
+    ``encoded``, when given, holds each record's orjson encoding (as the spool
+    has it already), which saves encoding them again.
+    """
+    lines = [orjson.dumps(record) for record in records] if encoded is None else encoded
     blocks: list[Block] = []
-    by_severity = sorted(records, key=lambda record: record["severity"])  # stable: arrival order kept
-    for severity, group in groupby(by_severity, key=lambda record: record["severity"]):
+    # A stable sort: arrival order is kept within a severity.
+    order = sorted(range(len(records)), key=lambda index: records[index]["severity"])
+    for severity, group in groupby(order, key=lambda index: records[index]["severity"]):
         members = list(group)
         for start in range(0, len(members), BLOCK_RECORDS):
             chunk = members[start : start + BLOCK_RECORDS]
-            lines = [orjson.dumps(record) for record in chunk]
-            blocks.append(_block(severity, chunk, lines))
+            blocks.append(_block(severity, [records[i] for i in chunk], [lines[i] for i in chunk]))
     return blocks
 
 

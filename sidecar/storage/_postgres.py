@@ -188,7 +188,13 @@ class PostgresStorage(Storage):
         except _FAILURES as exc:
             raise StorageError(f"PostgreSQL {action} failed: {type(exc).__name__}: {exc}") from exc
 
-    async def insert_logs(self, records: Sequence[LogRecord], *, checkpoint: dict[str, Any] | None = None) -> None:
+    async def insert_logs(
+        self,
+        records: Sequence[LogRecord],
+        *,
+        checkpoint: dict[str, Any] | None = None,
+        encoded: Sequence[bytes] | None = None,
+    ) -> None:
         """COPY every record (and upsert the checkpoint) in one transaction."""
         async with self._connection("log insert", transaction=True) as connection:
             await _postgres_logs.insert_logs(connection, records, checkpoint)

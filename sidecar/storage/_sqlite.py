@@ -218,9 +218,15 @@ class SqliteStorage(Storage):
         )
         return {key: orjson.loads(value) for key, value in rows}
 
-    async def insert_logs(self, records: Sequence[LogRecord], *, checkpoint: dict[str, Any] | None = None) -> None:
+    async def insert_logs(
+        self,
+        records: Sequence[LogRecord],
+        *,
+        checkpoint: dict[str, Any] | None = None,
+        encoded: Sequence[bytes] | None = None,
+    ) -> None:
         """Insert every record (and the checkpoint) in one transaction."""
-        await self.write(_sqlite_logs.insert_logs, records, checkpoint)
+        await self.write(_sqlite_logs.insert_logs, records, checkpoint, encoded)
 
     async def search_logs(self, query: LogQuery) -> LogPage:
         """One page of matching records, newest first."""

@@ -44,9 +44,14 @@ PUT_STATE = (
 )
 
 
-def insert_logs(db: sqlite3.Connection, records: Sequence[LogRecord], checkpoint: dict[str, Any] | None) -> None:
+def insert_logs(
+    db: sqlite3.Connection,
+    records: Sequence[LogRecord],
+    checkpoint: dict[str, Any] | None,
+    encoded: Sequence[bytes] | None = None,
+) -> None:
     """Insert ``records`` as blocks (and the checkpoint) inside the caller's transaction."""
-    db.executemany(_INSERT, [block_row(block) for block in build_blocks(records)])
+    db.executemany(_INSERT, [block_row(block) for block in build_blocks(records, encoded)])
     if checkpoint is not None:
         db.execute(PUT_STATE, ("ingest", "spool_checkpoint", orjson.dumps(checkpoint).decode(), time.time()))
 

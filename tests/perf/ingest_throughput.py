@@ -1,7 +1,7 @@
 """Log ingest throughput through HTTP, against a bare aiohttp endpoint, in the same run.
 
 Usage (from the repository root):
-    python tests/perf/ingest_throughput.py [--seconds 60] [--connections 8] [--workers auto]
+    python tests/perf/ingest_throughput.py [--seconds 60] [--connections 8] [--workers auto] [--event-loop uvloop]
 
 Bodies are NDJSON batches of 500 realistic records (about 40% carry PII), the
 same for both servers and sent by the same load generator (this process):
@@ -190,6 +190,7 @@ async def main() -> int:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", default="auto")
+    parser.add_argument("--event-loop", default="uvloop", choices=("uvloop", "asyncio"))
     parser.add_argument("--serve-bare", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare is not None:
@@ -210,7 +211,7 @@ async def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "bench.yaml"
         config.write_text(
-            f"server: {{listen: '127.0.0.1:0'}}\ningest: {{workers: {args.workers}}}\n"
+            f"server: {{listen: '127.0.0.1:0', event_loop: {args.event_loop}}}\ningest: {{workers: {args.workers}}}\n"
             "auth: {per_token: {rate: 1000000, burst: 1000000}}\ntelemetry: {logging: {format: json}}\n"
         )
         tokens = {"SIDECAR_API_TOKENS": f"bench:ingest:{TOKEN},read:read:{READ}"}

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -146,6 +147,13 @@ async def test_a_large_batch_is_stored_whole(storage: Storage) -> None:
     await storage.insert_logs([record(T0 + i, message=f"line {i}") for i in range(2_345)])
     assert await storage.count_logs() == 2_345
     assert len(await everything(storage)) == 2_345
+
+
+async def test_records_given_with_their_encoding_are_stored_the_same(storage: Storage) -> None:
+    batch = [record(T0 + i, message=f"encoded {i}", attributes={"n": i, "é": [1.5, None]}) for i in range(5)]
+    await storage.insert_logs(batch, encoded=[orjson.dumps(r) for r in batch])
+    assert [s.record for s in await everything(storage)] == batch[::-1]
+    assert messages(await everything(storage, text="encoded 3")) == ["encoded 3"]
 
 
 async def test_count_logs(storage: Storage) -> None:
