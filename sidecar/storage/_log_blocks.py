@@ -66,19 +66,21 @@ def build_blocks(records: Sequence[LogRecord], encoded: Sequence[bytes] | None =
         members = list(group)
         for start in range(0, len(members), BLOCK_RECORDS):
             chunk = members[start : start + BLOCK_RECORDS]
-            blocks.append(_block(severity, [records[i] for i in chunk], [lines[i] for i in chunk]))
+            kept = [records[i] for i in chunk]
+            blocks.append(_block(severity, [record["ts"] for record in kept], [lines[i] for i in chunk], kept))
     return blocks
 
 
-def _block(severity: int, records: Sequence[LogRecord], lines: list[bytes]) -> Block:
-    stamps = [record["ts"] for record in records]
+def _block(severity: int, stamps: list[int], lines: list[bytes], kept: list[LogRecord]) -> Block:
+    """A block of ``lines`` (empty where deleted); ``kept`` are the records of the others, in order."""
+    live = [stamps[number] for number, line in enumerate(lines) if line]
     return Block(
         severity=severity,
-        min_ts=min(stamps),
-        max_ts=max(stamps),
-        live=len(records),
+        min_ts=min(live),
+        max_ts=max(live),
+        live=len(kept),
         data=pack(stamps, lines),
-        terms=block_terms(records),
+        terms=block_terms(kept),
     )
 
 
@@ -235,17 +237,7 @@ def expire(data: bytes, before_ns: int, limit: int) -> tuple[int, list[int], lis
 def rebuilt(severity: int, stamps: list[int], lines: list[bytes]) -> Block | None:
     """The block left after some of its records were blanked out (None when none is left)."""
     kept = [orjson.loads(line) for line in lines if line]
-    if not kept:
-        return None
-    live = [stamps[number] for number, line in enumerate(lines) if line]
-    return Block(
-        severity=severity,
-        min_ts=min(live),
-        max_ts=max(live),
-        live=len(kept),
-        data=pack(stamps, lines),
-        terms=block_terms(kept),
-    )
+    return _block(severity, stamps, lines, kept) if kept else None
 
 
 def block_row(block: Block) -> tuple[Any, ...]:
