@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 from aiohttp import web
 from opentelemetry.sdk.trace import SpanProcessor
 
-from sidecar.api import ERRORS, INGEST, errors_routes, logs_routes, otlp_routes, traces_routes
+from sidecar.api import ERRORS, INGEST, STATS, errors_routes, logs_routes, otlp_routes, stats_routes, traces_routes
 from sidecar.config import Config, RedactionConfig
 from sidecar.errortracking.service import ErrorTrackingService
 from sidecar.forward import LogForwarder
@@ -18,6 +19,7 @@ from sidecar.ingest.service import IngestService
 from sidecar.logs import LEVELS
 from sidecar.redact import CustomRule, RedactionPolicy
 from sidecar.retention import RetentionJob
+from sidecar.stats import Observation, Stats, StatsConfig, observation_from_log, observation_from_span
 from sidecar.storage import Storage
 
 
@@ -46,7 +48,13 @@ def create_app(
     app = create_http_app(
         config,
         storage=storage,
-        routes=[*logs_routes(config), *otlp_routes(config), *traces_routes(), *errors_routes()],
+        routes=[
+            *logs_routes(config),
+            *otlp_routes(config),
+            *traces_routes(),
+            *errors_routes(),
+            *stats_routes(),
+        ],
         clock=clock,
         span_processors=span_processors,
     )
@@ -71,8 +79,13 @@ def create_app(
     app[ERRORS] = errors
     app.cleanup_ctx.append(errors.lifecycle)
     sinks.append(errors.log_sink)
+    stats = Stats(StatsConfig(max_series=config.stats.max_series))
+    app[STATS] = stats
+    registry.register(stats.collector())
+    sinks.append(_observe(stats, observation_from_log))
+    span_sinks = [errors.span_sink, _observe(stats, observation_from_span)]
     ingest = IngestService(
-        config, store, registry, redaction_policy(config.redaction), sinks=sinks, span_sinks=[errors.span_sink]
+        config, store, registry, redaction_policy(config.redaction), sinks=sinks, span_sinks=span_sinks
     )
     app[INGEST] = ingest
     app.cleanup_ctx.append(ingest.lifecycle)
@@ -88,6 +101,15 @@ def create_app(
     )
     app.cleanup_ctx.append(job.lifecycle)
     return app
+
+
+def _observe(stats: Stats, extract: Callable[[Any], Observation | None]) -> Callable[[Sequence[Any]], None]:
+    """A writer sink feeding ``stats`` with the observations ``extract`` finds in stored items."""
+
+    def sink(items: Sequence[Any]) -> None:
+        stats.record_many(found for found in map(extract, items) if found is not None)
+
+    return sink
 
 
 def _forwarder_lifecycle(forwarder: LogForwarder, timeout: float) -> Callable[[web.Application], AsyncIterator[None]]:

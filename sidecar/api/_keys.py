@@ -6,6 +6,8 @@ from aiohttp import web
 
 from sidecar.errortracking.service import ErrorTrackingService
 from sidecar.ingest.service import IngestService
+from sidecar.stats import Stats
 
 INGEST = web.AppKey("ingest", IngestService)
 ERRORS = web.AppKey("errors", ErrorTrackingService)
+STATS = web.AppKey("stats", Stats)

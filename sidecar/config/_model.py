@@ -306,6 +306,12 @@ class LogsConfig(Section):
     forward: ForwardConfig = ForwardConfig()
 
 
+class StatsSection(Section):
+    """RED statistics (rate, errors, duration) from spans and timed log records."""
+
+    max_series: int = Field(10_000, ge=1)
+
+
 class TracesConfig(Section):
     """Stored spans."""
 
@@ -326,3 +332,4 @@ class Config(Section):
     redaction: RedactionConfig = RedactionConfig()
     logs: LogsConfig = LogsConfig()
     traces: TracesConfig = TracesConfig()
+    stats: StatsSection = StatsSection()

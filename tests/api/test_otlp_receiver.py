@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ PROTOBUF = {"Content-Type": "application/x-protobuf"}
 JSON = {"Content-Type": "application/json"}
 TRACE = "5b8efff798038103d269b633813fc60c"
 SPAN = "eee19b7ec3c1b174"
+# Recent times: records older than their retention would be deleted by the retention pass at start.
+NOW_NS = time.time_ns() - 60 * 10**9
 
 
 @pytest.fixture
@@ -74,7 +77,7 @@ async def test_the_stock_sdk_log_exporter_delivers_redacted_records(client: Test
 
 async def test_otlp_json_with_hex_ids_and_partial_success(client: TestClient) -> None:
     good = {
-        "timeUnixNano": "1700000000000000000",
+        "timeUnixNano": str(NOW_NS),
         "severityNumber": 17,
         "body": {"stringValue": "card 4111 1111 1111 1111 refused"},
         "traceId": TRACE,
@@ -181,8 +184,8 @@ async def test_the_stock_sdk_span_exporter_delivers_redacted_spans_with_their_lo
 
 
 async def test_traces_partial_success_and_lookups(client: TestClient) -> None:
-    span = {"traceId": TRACE, "spanId": SPAN, "name": "GET /", "kind": 2, "startTimeUnixNano": "1700000000000000000"}
-    span["endTimeUnixNano"] = "1700000000005000000"
+    span = {"traceId": TRACE, "spanId": SPAN, "name": "GET /", "kind": 2, "startTimeUnixNano": str(NOW_NS)}
+    span["endTimeUnixNano"] = str(NOW_NS + 5_000_000)
     bad = {**span, "spanId": "00" * 8}
     body = orjson.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span, bad]}]}]})
     response = await client.post("/v1/traces", data=body, headers={**AUTH_IN, **JSON})
@@ -192,3 +195,28 @@ async def test_traces_partial_success_and_lookups(client: TestClient) -> None:
     assert trace["spans"][0]["duration_ms"] == 5.0 and trace["logs"] == []
     assert (await client.get(f"/api/v1/traces/{'ab' * 16}", headers=AUTH_READ)).status == 404
     assert (await client.get("/api/v1/traces/not-hex", headers=AUTH_READ)).status == 400
+
+
+async def test_the_body_limit_applies_to_the_decompressed_body(aiohttp_client: Any, tmp_path: Path) -> None:
+    client = await start(aiohttp_client, tmp_path, ingest={"workers": 0, "max_body_size": "64KiB"})
+    bomb = gzip.compress(b"\0" * (1024 * 1024))  # 1 KiB on the wire, 1 MiB inflated
+    assert len(bomb) < 64 * 1024
+    for path in ("/v1/traces", "/v1/logs"):
+        response = await client.post(path, data=bomb, headers={**AUTH_IN, **PROTOBUF, "Content-Encoding": "gzip"})
+        assert response.status == 413, path
+
+
+async def test_pressure_is_429_with_retry_after_and_a_status_body(aiohttp_client: Any, tmp_path: Path) -> None:
+    client = await start(aiohttp_client, tmp_path, ingest={"workers": 0, "max_pending_batches": 1})
+    base = {"name": "GET /", "kind": 2, "startTimeUnixNano": str(NOW_NS)}
+    spans = [{**base, "traceId": f"{i + 1:032x}", "spanId": f"{i + 1:016x}"} for i in range(2000)]
+    body = orjson.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]})
+    responses = await asyncio.gather(
+        *(client.post("/v1/traces", data=body, headers={**AUTH_IN, **JSON}) for _ in range(12))
+    )
+    refused = [response for response in responses if response.status == 429]
+    assert refused and any(response.status == 200 for response in responses)
+    for response in refused:
+        assert int(response.headers["Retry-After"]) >= 1
+        status = await response.json()
+        assert status["code"] == 429 and "queue" in status["message"]
