@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 from opentelemetry.sdk.trace import SpanProcessor
@@ -19,7 +18,7 @@ from sidecar.ingest.service import IngestService
 from sidecar.logs import LEVELS
 from sidecar.redact import CustomRule, RedactionPolicy
 from sidecar.retention import RetentionJob
-from sidecar.stats import Observation, Stats, StatsConfig, observation_from_log, observation_from_span
+from sidecar.stats import Stats, StatsConfig
 from sidecar.storage import Storage
 
 
@@ -82,10 +81,14 @@ def create_app(
     stats = Stats(StatsConfig(max_series=config.stats.max_series))
     app[STATS] = stats
     registry.register(stats.collector())
-    sinks.append(_observe(stats, observation_from_log))
-    span_sinks = [errors.span_sink, _observe(stats, observation_from_span)]
     ingest = IngestService(
-        config, store, registry, redaction_policy(config.redaction), sinks=sinks, span_sinks=span_sinks
+        config,
+        store,
+        registry,
+        redaction_policy(config.redaction),
+        sinks=sinks,
+        span_sinks=[errors.span_sink],
+        observe=stats.record_many,  # observations are extracted in the pipeline workers
     )
     app[INGEST] = ingest
     app.cleanup_ctx.append(ingest.lifecycle)
@@ -101,15 +104,6 @@ def create_app(
     )
     app.cleanup_ctx.append(job.lifecycle)
     return app
-
-
-def _observe(stats: Stats, extract: Callable[[Any], Observation | None]) -> Callable[[Sequence[Any]], None]:
-    """A writer sink feeding ``stats`` with the observations ``extract`` finds in stored items."""
-
-    def sink(items: Sequence[Any]) -> None:
-        stats.record_many(found for found in map(extract, items) if found is not None)
-
-    return sink
 
 
 def _forwarder_lifecycle(forwarder: LogForwarder, timeout: float) -> Callable[[web.Application], AsyncIterator[None]]:

@@ -16,6 +16,7 @@ import orjson
 from sidecar.errors import BadRequest, PayloadTooLarge
 from sidecar.logs import LogRecord
 from sidecar.redact import Redactor
+from sidecar.stats import Observation, observation_from_log
 
 from ._limits import IngestLimits
 from ._normalize import Rejected, normalize
@@ -37,6 +38,7 @@ class BatchResult:
     quarantined: int = 0
     redactions: Counter[str] = field(default_factory=Counter)  # by kind
     received: Counter[tuple[str, str]] = field(default_factory=Counter)  # by (service, level)
+    observations: list[Observation] = field(default_factory=list)  # RED figures of timed records
 
 
 def split_body(body: bytes, content_type: str, limits: IngestLimits) -> list[Any]:
@@ -128,6 +130,9 @@ def _fold(items: Iterable[Normalized], redactor: Redactor) -> BatchResult:
             continue
         lines.append(line)
         result.received[(redacted["service"] or "", redacted["level"])] += 1
+        observation = observation_from_log(redacted)  # in the worker: the sidecar only adds them up
+        if observation is not None:
+            result.observations.append(observation)
     lines.append(b"")
     result.payload = b"\n".join(lines) if len(lines) > 1 else b""
     result.accepted = len(lines) - 1

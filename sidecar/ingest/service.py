@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import structlog
@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from sidecar.config import Config
 from sidecar.errors import PayloadTooLarge, RateLimited, Unavailable
 from sidecar.redact import RedactionPolicy, Redactor
+from sidecar.stats import Observation
 from sidecar.storage import Storage
 
 from ._limits import IngestLimits
@@ -49,8 +50,10 @@ class IngestService:
         *,
         sinks: Sequence[Sink] = (),
         span_sinks: Sequence[Sink] = (),
+        observe: Callable[[list[Observation]], None] | None = None,
     ) -> None:
         self.redactor = Redactor(policy)
+        self._observe = observe
         self._drain_timeout = config.server.shutdown_timeout / 2
         self.metrics = IngestMetrics.register(
             registry, max_services=config.ingest.max_services, kinds=self.redactor.kinds
@@ -71,7 +74,7 @@ class IngestService:
             self.span_spool,
             storage,
             self.metrics.span_writer,
-            store=lambda spans, _lines, end: storage.insert_spans(spans, checkpoint=end),
+            store=lambda spans, lines, end: storage.insert_spans(spans, checkpoint=end, encoded=lines),
             checkpoint=SPAN_CHECKPOINT,
             sinks=span_sinks,
         )
@@ -106,6 +109,7 @@ class IngestService:
             await _append(self.spool, self.writer, result.payload)
             self.metrics.spool_bytes.set(self.spool.size_bytes)
         self.metrics.observe(result)
+        self._count(result.observations)
         self.metrics.batch_duration.observe(time.perf_counter() - started)
         return result
 
@@ -120,7 +124,13 @@ class IngestService:
             await _append(self.span_spool, self.span_writer, result.payload)
             self.metrics.span_spool_bytes.set(self.span_spool.size_bytes)
         self.metrics.observe_spans(result)
+        self._count(result.observations)
         return result
+
+    def _count(self, observations: list[Observation]) -> None:
+        # Once the items are durable: an acknowledged item is counted, a refused one is not.
+        if self._observe is not None and observations:
+            self._observe(observations)
 
     async def readiness(self) -> str | None:
         """Not ready while the workers start, or while the pipeline or the spool is full."""

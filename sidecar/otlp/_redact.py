@@ -13,7 +13,9 @@ IDENTITY_KEYS = ("enduser.id", "user.id")
 REDACTED_USER = "[REDACTED:user]"
 
 
-def redact_span(span: SpanRecord, redactor: Redactor, counts: Counter[str]) -> SpanRecord:
+def redact_span(
+    span: SpanRecord, redactor: Redactor, counts: Counter[str], resources: dict[int, dict[str, Any]] | None = None
+) -> SpanRecord:
     """Redact every free-text part of ``span`` in place and return it; add to ``counts[kind]``.
 
     Name, status message, service and scope names go through ``redact_text``; the
@@ -23,6 +25,10 @@ def redact_span(span: SpanRecord, redactor: Redactor, counts: Counter[str]) -> S
     ``[REDACTED:user]`` when the policy has no pseudonym key (kind ``user``). Ids,
     times, kind and status are left alone. Raises RedactionFailed for attribute
     values nested too deeply to redact.
+
+    ``resources``, shared across the spans of one request, remembers each resource
+    dict's redacted form: spans of one resource share that dict (see ``spans_of``),
+    so it is redacted (and counted) once.
     """
     text = redactor.redact_text
     span["name"] = text(span["name"], counts)
@@ -31,7 +37,14 @@ def redact_span(span: SpanRecord, redactor: Redactor, counts: Counter[str]) -> S
         if value is not None:
             span[key] = text(value, counts)  # type: ignore[literal-required]
     span["attributes"] = _attributes(span["attributes"], redactor, counts)
-    span["resource"] = _attributes(span["resource"], redactor, counts)
+    original = span["resource"]
+    if resources is None:
+        span["resource"] = _attributes(original, redactor, counts)
+    else:
+        known = resources.get(id(original))
+        if known is None:
+            known = resources[id(original)] = _attributes(original, redactor, counts)
+        span["resource"] = known
     for event in span["events"]:
         event["name"] = text(event["name"], counts)
         event["attributes"] = _attributes(event["attributes"], redactor, counts)

@@ -9,8 +9,9 @@ model has no place for them and nothing the sidecar computes reads them.
 
 from __future__ import annotations
 
+from typing import Any
+
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from sidecar.ingest import MAX_TIME_NS
@@ -36,17 +37,19 @@ def spans_of(request: ExportTraceServiceRequest) -> tuple[list[SpanRecord], list
     spans: list[SpanRecord] = []
     reasons: list[str] = []
     for r, resource_spans in enumerate(request.resource_spans):
+        # One dict per resource, shared by its spans (read-only: redact_span replaces it, never edits it).
+        resource = attributes_of(resource_spans.resource.attributes)
         for s, scope_spans in enumerate(resource_spans.scope_spans):
             scope = scope_spans.scope.name or None
             for i, span in enumerate(scope_spans.spans):
                 try:
-                    spans.append(_record(span, scope, resource_spans.resource))
+                    spans.append(_record(span, scope, resource))
                 except ValueError as exc:
                     reasons.append(f"resource_spans[{r}].scope_spans[{s}].spans[{i}]: {exc}")
     return spans, reasons
 
 
-def _record(span: Span, scope: str | None, resource: Resource) -> SpanRecord:
+def _record(span: Span, scope: str | None, resource_attributes: dict[str, Any]) -> SpanRecord:
     trace_id = _required_id(span.trace_id, 16, "trace_id")
     span_id = _required_id(span.span_id, 8, "span_id")
     parent_span_id = _id(span.parent_span_id, 8, "parent_span_id")
@@ -57,8 +60,6 @@ def _record(span: Span, scope: str | None, resource: Resource) -> SpanRecord:
         raise ValueError("end_time_unix_nano is before start_time_unix_nano")
     if end >= MAX_TIME_NS:
         raise ValueError("end_time_unix_nano is past the year 2262 (storage keeps signed 64-bit times)")
-    # Every span gets its own copy of the resource: records are redacted in place.
-    resource_attributes = attributes_of(resource.attributes)
     return {
         "trace_id": trace_id,
         "span_id": span_id,

@@ -238,8 +238,14 @@ class Storage(abc.ABC):
         """How many log records are stored (exact; costs an index scan)."""
 
     @abc.abstractmethod
-    async def insert_spans(self, spans: Sequence[SpanRecord], *, checkpoint: dict[str, Any] | None = None) -> None:
-        """Store ``spans`` in one transaction, all or none.
+    async def insert_spans(
+        self,
+        spans: Sequence[SpanRecord],
+        *,
+        checkpoint: dict[str, Any] | None = None,
+        encoded: Sequence[bytes] | None = None,
+    ) -> None:
+        """Store ``spans`` in one transaction, all or none (``encoded`` as for :meth:`insert_logs`).
 
         ``checkpoint``, when given, is upserted as state ``('ingest', 'span_spool_checkpoint')``
         in the same transaction. A span that cannot be stored (say a ``start`` that is not

@@ -214,7 +214,13 @@ class PostgresStorage(Storage):
         async with self._connection("log count") as connection:
             return await _postgres_logs.count_logs(connection)
 
-    async def insert_spans(self, spans: Sequence[SpanRecord], *, checkpoint: dict[str, Any] | None = None) -> None:
+    async def insert_spans(
+        self,
+        spans: Sequence[SpanRecord],
+        *,
+        checkpoint: dict[str, Any] | None = None,
+        encoded: Sequence[bytes] | None = None,
+    ) -> None:
         """COPY every span (and upsert the checkpoint) in one transaction."""
         async with self._connection("span insert", transaction=True) as connection:
             await _postgres_spans.insert_spans(connection, spans, checkpoint)

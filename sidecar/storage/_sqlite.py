@@ -240,9 +240,15 @@ class SqliteStorage(Storage):
         """Count the stored records."""
         return await self.read(_sqlite_logs.count_logs)
 
-    async def insert_spans(self, spans: Sequence[SpanRecord], *, checkpoint: dict[str, Any] | None = None) -> None:
+    async def insert_spans(
+        self,
+        spans: Sequence[SpanRecord],
+        *,
+        checkpoint: dict[str, Any] | None = None,
+        encoded: Sequence[bytes] | None = None,
+    ) -> None:
         """Insert every span as blocks (and the checkpoint) in one transaction."""
-        await self.write(_sqlite_spans.insert_spans, spans, checkpoint)
+        await self.write(_sqlite_spans.insert_spans, spans, checkpoint, encoded)
 
     async def get_trace(self, trace_id: str, *, limit: int = 10_000) -> list[SpanRecord]:
         """The spans of one trace, decoded from the blocks holding it."""

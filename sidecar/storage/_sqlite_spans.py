@@ -70,23 +70,31 @@ def line_of(span: SpanRecord) -> bytes:
     return line
 
 
-def build_block(spans: Sequence[SpanRecord]) -> SpanBlock:
-    """The block holding ``spans`` (at least one), in their arrival order."""
+def build_block(spans: Sequence[SpanRecord], encoded: Sequence[bytes] | None = None) -> SpanBlock:
+    """The block holding ``spans`` (at least one), in their arrival order.
+
+    ``encoded``, when given, holds each span's orjson encoding (as the spool has it),
+    used as it is unless it holds a NUL character.
+    """
     keys = [span_key(span) for span in spans]
     stamps = [start for _, _, start in keys]
     traces = sorted({without_nul(trace_id) for trace_id, _, _ in keys})
-    data = pack(stamps, [line_of(span) for span in spans])
+    if encoded is None:
+        lines = [line_of(span) for span in spans]
+    else:
+        lines = [line_of(span) if _NUL_JSON in line else line for span, line in zip(spans, encoded, strict=True)]
+    data = pack(stamps, lines)
     return SpanBlock(min(stamps), max(stamps), len(spans), data, tuple(traces))
 
 
-def chunks(spans: Sequence[SpanRecord]) -> Iterator[Sequence[SpanRecord]]:
-    """``spans`` cut into as few blocks as :data:`BLOCK_SPANS` allows, of even sizes."""
-    if not spans:
+def chunks(total: int) -> Iterator[tuple[int, int]]:
+    """``(first, last)`` ranges cutting ``total`` spans into as few even blocks as :data:`BLOCK_SPANS` allows."""
+    if not total:
         return
-    count = -(-len(spans) // BLOCK_SPANS)
-    size = -(-len(spans) // count)
-    for first in range(0, len(spans), size):
-        yield spans[first : first + size]
+    count = -(-total // BLOCK_SPANS)
+    size = -(-total // count)
+    for first in range(0, total, size):
+        yield first, min(first + size, total)
 
 
 def spans_of_trace(data: bytes, trace_id: str) -> list[SpanRecord]:
@@ -111,10 +119,15 @@ def spans_of_trace(data: bytes, trace_id: str) -> list[SpanRecord]:
     return found
 
 
-def insert_spans(db: sqlite3.Connection, spans: Sequence[SpanRecord], checkpoint: dict[str, Any] | None) -> None:
+def insert_spans(
+    db: sqlite3.Connection,
+    spans: Sequence[SpanRecord],
+    checkpoint: dict[str, Any] | None,
+    encoded: Sequence[bytes] | None = None,
+) -> None:
     """Insert ``spans`` as blocks (and the checkpoint) inside the caller's transaction."""
-    for chunk in chunks(spans):
-        block = build_block(chunk)
+    for first, last in chunks(len(spans)):
+        block = build_block(spans[first:last], None if encoded is None else encoded[first:last])
         block_id = db.execute(_INSERT_BLOCK, block.row()).lastrowid
         db.executemany(_INSERT_TRACE, [(trace_id, block_id) for trace_id in block.traces])
     if checkpoint is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import math
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -16,7 +17,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from opentelemetry.sdk.trace import Tracer
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from sidecar.otlp import PROTOBUF_TYPE, decode_traces, spans_of
+from sidecar.otlp import PROTOBUF_TYPE, decode_traces, redact_span, spans_of
+from sidecar.redact import RedactionPolicy, Redactor
 
 from .sdk import export_spans
 
@@ -227,10 +229,18 @@ def test_invalid_spans_are_reported_and_their_valid_siblings_kept() -> None:
     ]
 
 
-def test_each_span_owns_its_resource_dict() -> None:
-    spans, _ = roundtrip(request_of(span(), span(), resource={"service.name": "a", "k": {"nested": "v"}}))
-    spans[0]["resource"]["k"]["nested"] = "changed"
-    assert spans[1]["resource"]["k"]["nested"] == "v"
+def test_spans_of_one_resource_share_it_and_redaction_never_edits_it() -> None:
+    resource = {"service.name": "a", "owner": "jane@example.com", "k": {"nested": "v"}}
+    spans, _ = roundtrip(request_of(span(), span(), resource=resource))
+    assert spans[0]["resource"] is spans[1]["resource"]  # converted once per resource
+    redactor = Redactor(RedactionPolicy())
+    counts: Counter[str] = Counter()
+    cache: dict[int, dict[str, Any]] = {}
+    redact_span(spans[0], redactor, counts, cache)
+    assert spans[1]["resource"]["owner"] == "jane@example.com"  # the shared original is untouched
+    redact_span(spans[1], redactor, counts, cache)
+    assert spans[0]["resource"] is spans[1]["resource"] and spans[1]["resource"]["owner"] == "[REDACTED:email]"
+    assert counts["email"] == 1  # redacted once for the resource
 
 
 # Random attribute trees: every AnyValue type except bytes (which comes back as base64 text).

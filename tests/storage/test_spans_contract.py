@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -55,6 +56,15 @@ def span(trace: str, number: int = 0, start: int = T0, **fields: Any) -> SpanRec
 
 def span_ids(spans: list[SpanRecord]) -> list[str]:
     return [s["span_id"] for s in spans]
+
+
+async def test_spans_given_with_their_encoding_are_stored_the_same(storage: Storage) -> None:
+    trace = trace_id()
+    batch = [span(trace, number, start=T0 + number, attributes={"n": number, "nul": "a\x00b"}) for number in range(5)]
+    await storage.insert_spans(batch, encoded=[orjson.dumps(s) for s in batch])
+    stored = await storage.get_trace(trace)
+    assert span_ids(stored) == span_ids(batch)
+    assert stored[0]["attributes"] == {"n": 0, "nul": "a\ufffdb"}
 
 
 async def test_get_trace_returns_spans_equal_to_those_inserted(storage: Storage) -> None:
