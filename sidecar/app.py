@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 from opentelemetry.sdk.trace import SpanProcessor
+from prometheus_client import CollectorRegistry
 
 from sidecar.api import ERRORS, INGEST, STATS, errors_routes, logs_routes, otlp_routes, stats_routes, traces_routes
 from sidecar.config import Config, RedactionConfig
@@ -14,7 +15,7 @@ from sidecar.errortracking.service import ErrorTrackingService
 from sidecar.forward import LogForwarder
 from sidecar.http import READINESS, REGISTRY, STORAGE
 from sidecar.http import create_app as create_http_app
-from sidecar.ingest.service import IngestService
+from sidecar.ingest.service import IngestService, Sink
 from sidecar.logs import LEVELS
 from sidecar.redact import CustomRule, RedactionPolicy
 from sidecar.retention import RetentionJob
@@ -60,19 +61,7 @@ def create_app(
     registry, store = app[REGISTRY], app[STORAGE]
     # Clean-up contexts start in order and stop in reverse: storage (added by the HTTP
     # factory) opens first and closes last; the forwarder outlives the writer feeding it.
-    sinks = []
-    forward = config.logs.forward
-    if forward.otlp_endpoint:
-        forwarder = LogForwarder(
-            forward.otlp_endpoint,
-            headers={name: value.get_secret_value() for name, value in forward.headers.items()},
-            batch_size=forward.batch_size,
-            max_buffer=forward.max_buffer,
-            timeout=forward.timeout,
-            registry=registry,
-        )
-        sinks.append(forwarder.offer)
-        app.cleanup_ctx.append(_forwarder_lifecycle(forwarder, forward.timeout))
+    sinks = _forwarding(app, config)
     # Error groups load before the writers feed them, and are saved after the writers stop.
     errors = ErrorTrackingService(store, registry)
     app[ERRORS] = errors
@@ -93,8 +82,31 @@ def create_app(
     app[INGEST] = ingest
     app.cleanup_ctx.append(ingest.lifecycle)
     app[READINESS].append(("ingest", ingest.readiness))
+    job = _retention(config, store, registry)
+    app.cleanup_ctx.append(job.lifecycle)
+    return app
+
+
+def _forwarding(app: web.Application, config: Config) -> list[Sink]:
+    """The forwarder (when configured) as a sink of stored records, started and stopped with the app."""
+    forward = config.logs.forward
+    if not forward.otlp_endpoint:
+        return []
+    forwarder = LogForwarder(
+        forward.otlp_endpoint,
+        headers={name: value.get_secret_value() for name, value in forward.headers.items()},
+        batch_size=forward.batch_size,
+        max_buffer=forward.max_buffer,
+        timeout=forward.timeout,
+        registry=app[REGISTRY],
+    )
+    app.cleanup_ctx.append(_forwarder_lifecycle(forwarder, forward.timeout))
+    return [forwarder.offer]
+
+
+def _retention(config: Config, store: Storage, registry: CollectorRegistry) -> RetentionJob:
     retention = config.logs.retention
-    job = RetentionJob(
+    return RetentionJob(
         store,
         {level: getattr(retention, level) for level in LEVELS},
         batch_size=retention.batch_size,
@@ -102,8 +114,6 @@ def create_app(
         registry=registry,
         span_retention=config.traces.retention,
     )
-    app.cleanup_ctx.append(job.lifecycle)
-    return app
 
 
 def _forwarder_lifecycle(forwarder: LogForwarder, timeout: float) -> Callable[[web.Application], AsyncIterator[None]]:
