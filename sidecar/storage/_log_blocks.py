@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
@@ -84,19 +84,13 @@ def _block(severity: int, stamps: list[int], lines: list[bytes], kept: list[LogR
     )
 
 
-def block_terms(records: Iterable[LogRecord]) -> tuple[str, ...]:
+def block_terms(records: Sequence[LogRecord]) -> tuple[str, ...]:
     """The full-text documents of a block: its message tokens, then the values of each key."""
-    words: set[str] = set()
-    values: dict[str, set[str]] = {key: set() for key in KEYS}
-    for record in records:
-        message = record["message"]
-        if message:
-            words.update(tokens(message))
-        for key in KEYS:
-            value = record[key]  # type: ignore[literal-required]
-            if value:
-                values[key].add(value)
-    return (" ".join(words), *(" ".join(values[key]) for key in KEYS))
+    # One tokenizing pass over all messages: a line break is no token character.
+    text = "\n".join([record["message"] for record in records if record["message"]])
+    words = set(tokens(text))
+    keys = [{value for record in records if (value := record[key])} for key in KEYS]  # type: ignore[literal-required]
+    return (" ".join(words), *(" ".join(values) for values in keys))
 
 
 def record_id(block_id: int, line: int) -> int:
