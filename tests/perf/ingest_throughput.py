@@ -65,10 +65,12 @@ async def start(args: list[str], env: dict[str, str] | None = None) -> tuple[asy
         *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env={**os.environ, **(env or {})}
     )
     assert process.stdout is not None
+    seen: list[str] = []
     while True:
         line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
         if not line:
-            raise RuntimeError("server exited before listening")
+            raise RuntimeError("server exited before listening:\n" + "".join(seen[-20:]))
+        seen.append(line)
         if "listening" in line:
             url = line.split("http://", 1)[1].split('"')[0].split()[0]
             asyncio.get_running_loop().create_task(_drain(process.stdout))
@@ -133,8 +135,8 @@ async def closed_loop(base: str, payloads: list[bytes], seconds: float, connecti
         "accepted": accepted,
         "refused": refused,
         "elapsed": elapsed,
-        "p50": _pct(latencies, 50),
-        "p99": _pct(latencies, 99),
+        "p50": percentile(latencies, 50),
+        "p99": percentile(latencies, 99),
     }
 
 
@@ -159,10 +161,15 @@ async def open_loop(base: str, payloads: list[bytes], seconds: float, rate: floa
             index += 1
             await asyncio.sleep(max(0.0, start + index * interval - time.perf_counter()))
         await asyncio.gather(*tasks)
-    return {"sent": index, "ok": statuses.count(200), "p50": _pct(latencies, 50), "p99": _pct(latencies, 99)}
+    return {
+        "sent": index,
+        "ok": statuses.count(200),
+        "p50": percentile(latencies, 50),
+        "p99": percentile(latencies, 99),
+    }
 
 
-def _pct(values: list[float], pct: float) -> float:
+def percentile(values: list[float], pct: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)

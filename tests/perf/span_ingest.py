@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import signal
 import sys
@@ -40,6 +39,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ingest_throughput import percentile, start, tree_rss
 
 BATCH = 512
 BODIES = 100
@@ -362,51 +365,6 @@ async def serve_bare(port: int) -> None:
     await asyncio.Event().wait()
 
 
-async def start(args: list[str], env: dict[str, str] | None = None) -> tuple[asyncio.subprocess.Process, str]:
-    process = await asyncio.create_subprocess_exec(
-        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env={**os.environ, **(env or {})}
-    )
-    assert process.stdout is not None
-    seen: list[str] = []
-    while True:
-        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
-        if not line:
-            raise RuntimeError("server exited before listening:\n" + "".join(seen[-20:]))
-        seen.append(line)
-        if "listening" in line:
-            url = line.split("http://", 1)[1].split('"')[0].split()[0]
-            asyncio.get_running_loop().create_task(_drain(process.stdout))
-            return process, "http://" + url
-
-
-async def _drain(stream: asyncio.StreamReader) -> None:
-    while await stream.readline():
-        pass
-
-
-def tree_rss(pid: int) -> int:
-    """Resident bytes of ``pid`` and all its descendants."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    total, stack = 0, [pid]
-    while stack:
-        current = stack.pop()
-        stack.extend(children.get(current, []))
-        try:
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
-            pass
-    return total
-
-
 async def closed_loop(
     base: str, payloads: list[bytes], seconds: float, connections: int, last: list[bytes] | None = None
 ) -> dict[str, float]:
@@ -453,16 +411,9 @@ async def closed_loop(
         "acknowledged": acknowledged,
         "refused": refused,
         "elapsed": elapsed,
-        "p50": _pct(latencies, 50),
-        "p99": _pct(latencies, 99),
+        "p50": percentile(latencies, 50),
+        "p99": percentile(latencies, 99),
     }
-
-
-def _pct(values: list[float], pct: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))] * 1000
 
 
 async def catch_up(base: str, expected: Counter[str], seconds: float) -> tuple[int, float]:
