@@ -85,12 +85,17 @@ def _block(severity: int, stamps: list[int], lines: list[bytes], kept: list[LogR
 
 
 def block_terms(records: Sequence[LogRecord]) -> tuple[str, ...]:
-    """The full-text documents of a block: its message tokens, then the values of each key."""
-    # One tokenizing pass over all messages: a line break is no token character.
-    text = "\n".join([record["message"] for record in records if record["message"]])
-    words = set(tokens(text))
-    keys = [{value for record in records if (value := record[key])} for key in KEYS]  # type: ignore[literal-required]
-    return (" ".join(words), *(" ".join(values) for values in keys))
+    """The full-text documents of a block: the distinct tokens of its messages, then of each key's values.
+
+    Searches look for the tokens of what they are given, made by the same
+    :func:`tokens`, so the index and the queries always agree on what a token is.
+    """
+    documents = []
+    for key in ("message", *KEYS):
+        # One tokenizing pass per column: a line break is no token character.
+        text = "\n".join({value for record in records if (value := record[key])})  # type: ignore[literal-required]
+        documents.append(" ".join(set(tokens(text))))
+    return tuple(documents)
 
 
 def record_id(block_id: int, line: int) -> int:

@@ -64,17 +64,17 @@ def _phrase(column: str, text: str) -> str:
 def fts_match(query: LogQuery) -> str | None:
     """The FTS5 expression selecting the blocks that may hold a match (None: no index helps).
 
-    A block indexes the distinct tokens of its messages, so a text term asks
-    for each of its tokens; keys go in whole, as a phrase of their tokens. A
-    key without letters or digits has no tokens: only the records can tell.
+    The index keeps which tokens each column of a block holds, not where
+    (``detail = column``: smaller and faster to write), so every filter asks
+    for each of its tokens in its column; the records decide the rest. A key
+    without letters or digits has no tokens: only the records can tell.
     """
-    words = {token for term in (query.text or "").split() for token in tokens(term)}
-    phrases = [_phrase("message", word) for word in sorted(words)]
+    wanted = {("message", token) for term in (query.text or "").split() for token in tokens(term)}
     for column in KEYS:
         value = getattr(query, column)
-        if value is not None and searchable(value):
-            phrases.append(_phrase(f'"{column}"', value))
-    return " AND ".join(phrases) or None
+        if value is not None:
+            wanted.update((column, token) for token in tokens(value))
+    return " AND ".join(_phrase(f'"{column}"', token) for column, token in sorted(wanted)) or None
 
 
 def _conditions(query: LogQuery) -> tuple[list[str], list[Any]]:
@@ -132,7 +132,12 @@ def search_logs(db: sqlite3.Connection, query: LogQuery) -> LogPage:
     if query.text is not None and not searchable(query.text):
         return LogPage([], None)
     match = fts_match(query)
-    common = match is not None and _is_common(db, match)
+    try:
+        common = match is not None and _is_common(db, match)
+    except sqlite3.OperationalError:
+        # A token FTS5 would cut in two makes a phrase, which this index cannot answer:
+        # without the index, the records alone decide (slower, still exact).
+        match, common = None, False
     wanted = query.limit + 1  # one past the page tells whether another exists
     matcher = RecordFilter(query)
     found: list[StoredLog] = []

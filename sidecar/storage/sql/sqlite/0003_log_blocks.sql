@@ -32,7 +32,8 @@ CREATE VIRTUAL TABLE log_blocks_fts USING fts5 (
     action,
     content = 'log_blocks',
     content_rowid = 'id',
-    tokenize = 'unicode61 remove_diacritics 0'
+    tokenize = 'unicode61 remove_diacritics 0',
+    detail = column
 );
 
 CREATE TRIGGER log_blocks_fts_insert AFTER INSERT ON log_blocks BEGIN
