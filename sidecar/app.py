@@ -66,7 +66,6 @@ def create_app(
     errors = ErrorTrackingService(store, registry)
     app[ERRORS] = errors
     app.cleanup_ctx.append(errors.lifecycle)
-    sinks.append(errors.log_sink)
     stats = Stats(StatsConfig(max_series=config.stats.max_series))
     app[STATS] = stats
     registry.register(stats.collector())
@@ -76,6 +75,7 @@ def create_app(
         registry,
         redaction_policy(config.redaction),
         sinks=sinks,
+        error_sinks=[errors.log_sink],
         span_sinks=[errors.span_sink],
         observe=stats.record_many,  # observations are extracted in the pipeline workers
     )

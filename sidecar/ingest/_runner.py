@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sidecar.errors import RateLimited
 from sidecar.redact import RedactionPolicy, Redactor
@@ -121,6 +121,17 @@ class PipelineRunner:
             return await loop.run_in_executor(self._executor, _run_in_worker, job, body, content_type, time.time_ns())
         finally:
             self.pending -= 1
+
+    async def call(self, function: Callable[..., R], *args: Any) -> R:
+        """``function(*args)`` on a worker, outside admission (for the writers' own work).
+
+        ``function`` is a module-level function; its arguments and result cross a pipe.
+        """
+        if self._warm is None:
+            raise RuntimeError("the pipeline runner is not started")
+        await asyncio.shield(self._warm)
+        assert self._executor is not None
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
     async def close(self) -> None:
         """Stop the workers (batches in flight finish first)."""

@@ -22,10 +22,31 @@ log = structlog.get_logger("sidecar.ingest")
 
 CHECKPOINT = ("ingest", "spool_checkpoint")
 SPAN_CHECKPOINT = ("ingest", "span_spool_checkpoint")
-# Something told of every batch once it is stored (statistics, error tracking, forwarding).
+# Something told of every batch once it is stored (error tracking, forwarding).
 Sink = Callable[[Sequence[Any]], None]
-# Stores a batch of decoded items (with their spool lines) and the checkpoint after them, in one transaction.
-Store = Callable[[list[Any], list[bytes], dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Spool lines made ready for storage: what to store, what to tell the sinks, how many items."""
+
+    payload: Any
+    for_sinks: Sequence[Any]
+    count: int
+
+
+# Makes a batch of spool lines ready for storage (the default: decode them, in a thread).
+Prepare = Callable[[list[bytes]], Awaitable[Batch]]
+# Stores a prepared batch's payload and the checkpoint after it, in one transaction.
+Store = Callable[[Any, dict[str, Any]], Awaitable[None]]
+
+
+async def decoded(lines: list[bytes]) -> Batch:
+    """The default preparation: every line decoded (payload: the records and their lines)."""
+    # Decoding thousands of lines takes tens of milliseconds: in a thread, the event
+    # loop keeps answering meanwhile (the GIL is handed over every few milliseconds).
+    records = await asyncio.to_thread(_decode, lines)
+    return Batch((records, lines), records, len(records))
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +68,7 @@ class SpoolWriter:
         storage: Storage,
         metrics: WriterMetrics,
         *,
+        prepare: Prepare = decoded,
         store: Store | None = None,
         checkpoint: tuple[str, str] = CHECKPOINT,
         batch_bytes: int = 4 * 1024 * 1024,
@@ -55,8 +77,9 @@ class SpoolWriter:
     ) -> None:
         self._spool = spool
         self._storage = storage
+        self._prepare = prepare
         self._insert: Store = store or (
-            lambda records, lines, end: storage.insert_logs(records, checkpoint=end, encoded=lines)
+            lambda decoded, end: storage.insert_logs(decoded[0], checkpoint=end, encoded=decoded[1])
         )
         self._checkpoint = checkpoint
         self._metrics = metrics
@@ -88,27 +111,51 @@ class SpoolWriter:
         await cancel_and_wait(task)
 
     async def _run(self) -> None:
-        while True:
-            frames, end = await self._spool.read(self.position, self._batch_bytes)
-            if end is None:
-                await self._spool.wait_for_data(self.position, timeout=1.0)
-                continue
-            # Decoding thousands of lines takes tens of milliseconds: in a thread, the event
-            # loop keeps answering meanwhile (the GIL is handed over every few milliseconds).
-            records, lines = await asyncio.to_thread(_decode, frames)
-            await self._store(records, lines, end)
-            self.position = end
-            self._spool.release(end)
-            self._metrics.spool_bytes.set(self._spool.size_bytes)
-            for sink in self._sinks:
-                sink(records)
+        # One batch ahead: the next batch is prepared while this one is written.
+        ahead = None
+        try:
+            while True:
+                if ahead is None:
+                    ahead = await self._read(self.position, wait=True)
+                    if ahead is None:
+                        continue
+                task, end = ahead
+                try:
+                    batch = await task
+                except Exception as exc:  # a worker lost while preparing: the lines are still in the spool
+                    log.warning("preparing a stored batch failed; retrying", error=type(exc).__name__)
+                    ahead = None
+                    await asyncio.sleep(1.0)
+                    continue
+                ahead = await self._read(end, wait=False)
+                await self._store(batch, end)
+                self.position = end
+                self._spool.release(end)
+                self._metrics.spool_bytes.set(self._spool.size_bytes)
+                for sink in self._sinks:
+                    sink(batch.for_sinks)
+        finally:
+            if ahead is not None:
+                await cancel_and_wait(ahead[0])
 
-    async def _store(self, records: list[Any], lines: list[bytes], end: SpoolPosition) -> None:
+    async def _read(
+        self, after: SpoolPosition | None, *, wait: bool
+    ) -> tuple[asyncio.Task[Batch], SpoolPosition] | None:
+        """The preparation of the batch after ``after``, started (None when there is none yet)."""
+        frames, end = await self._spool.read(after, self._batch_bytes)
+        if end is None:
+            if wait:
+                await self._spool.wait_for_data(after, timeout=1.0)
+            return None
+        lines = [line for frame in frames for line in frame.splitlines() if line]
+        return asyncio.create_task(self._prepare(lines)), end
+
+    async def _store(self, batch: Batch, end: SpoolPosition) -> None:
         delay = 0.1
         while True:
             started = time.perf_counter()
             try:
-                await self._insert(records, lines, end.to_json())
+                await self._insert(batch.payload, end.to_json())
             except Exception as exc:
                 if self.storage_healthy:
                     reason = exc.message if isinstance(exc, StorageError) else type(exc).__name__
@@ -127,10 +174,9 @@ class SpoolWriter:
             self.storage_healthy = True
             self._metrics.storage_up.set(1)
             self._metrics.write_duration.observe(time.perf_counter() - started)
-            self._metrics.stored.inc(len(records))
+            self._metrics.stored.inc(batch.count)
             return
 
 
-def _decode(frames: list[bytes]) -> tuple[list[Any], list[bytes]]:
-    lines = [line for frame in frames for line in frame.splitlines() if line]
-    return [orjson.loads(line) for line in lines], lines
+def _decode(lines: list[bytes]) -> list[Any]:
+    return [orjson.loads(line) for line in lines]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry
@@ -21,7 +22,7 @@ from ._pipeline import BatchResult, process_batch, process_otlp_logs
 from ._runner import PipelineRunner
 from ._span_pipeline import SpanBatchResult, process_spans
 from ._spool import Spool, SpoolFull
-from ._writer import SPAN_CHECKPOINT, Sink, SpoolWriter
+from ._writer import SPAN_CHECKPOINT, Batch, Sink, SpoolWriter
 
 log = structlog.get_logger("sidecar.ingest")
 
@@ -49,6 +50,7 @@ class IngestService:
         policy: RedactionPolicy,
         *,
         sinks: Sequence[Sink] = (),
+        error_sinks: Sequence[Sink] = (),
         span_sinks: Sequence[Sink] = (),
         observe: Callable[[list[Observation]], None] | None = None,
     ) -> None:
@@ -67,14 +69,14 @@ class IngestService:
         self._spool_max = config.spool.max_size
         folder = Path(config.data_dir) / config.spool.dir
         self.spool = _spool(config, folder)
-        self.writer = SpoolWriter(self.spool, storage, self.metrics.log_writer, sinks=sinks)
+        self.writer = _log_writer(self.spool, storage, self.metrics, self.runner, sinks, error_sinks)
         # Spans have a spool of their own (a folder inside the log spool's), drained by a writer of their own.
         self.span_spool = _spool(config, folder / "spans")
         self.span_writer = SpoolWriter(
             self.span_spool,
             storage,
             self.metrics.span_writer,
-            store=lambda spans, lines, end: storage.insert_spans(spans, checkpoint=end, encoded=lines),
+            store=lambda decoded, end: storage.insert_spans(decoded[0], checkpoint=end, encoded=decoded[1]),
             checkpoint=SPAN_CHECKPOINT,
             sinks=span_sinks,
         )
@@ -146,6 +148,48 @@ class IngestService:
     def pseudonymize_user(self, value: str) -> str | None:
         """The stored form of a user id given in a search (None when user ids are not kept)."""
         return self.redactor.pseudonymize(value) if self.redactor.can_pseudonymize else None
+
+
+def _log_writer(
+    spool: Spool,
+    storage: Storage,
+    metrics: IngestMetrics,
+    runner: PipelineRunner,
+    sinks: Sequence[Sink],
+    error_sinks: Sequence[Sink],
+) -> SpoolWriter:
+    """The log spool's writer; ``sinks`` see every stored record, ``error_sinks`` those carrying an error.
+
+    When the backend has a preparation step and no sink needs every record, the
+    step runs on the pipeline workers: the sidecar's own process then only
+    moves bytes, and hands the writes to storage.
+    """
+    prepare_logs = storage.prepare_logs
+    if prepare_logs is None or sinks:
+
+        def every_record(records: Sequence[Any]) -> None:
+            for sink in sinks:
+                sink(records)
+            errors = [record for record in records if record["error"] is not None]
+            for sink in error_sinks:
+                sink(errors)
+
+        return SpoolWriter(spool, storage, metrics.log_writer, sinks=[every_record])
+
+    async def prepare(lines: list[bytes]) -> Batch:
+        prepared = await runner.call(prepare_logs, lines)
+        return Batch(prepared, prepared.errors, prepared.count)
+
+    return SpoolWriter(
+        spool,
+        storage,
+        metrics.log_writer,
+        # A worker holds a batch decoded while it builds the blocks: smaller batches keep its memory down.
+        batch_bytes=2 * 1024 * 1024,
+        prepare=prepare,
+        store=lambda prepared, end: storage.insert_prepared_logs(prepared, checkpoint=end),
+        sinks=error_sinks,
+    )
 
 
 def _spool(config: Config, folder: Path) -> Spool:

@@ -160,6 +160,10 @@ class Storage(abc.ABC):
     """
 
     backend: str
+    # A picklable function from spool lines (orjson-encoded LogRecords) to what
+    # insert_prepared_logs stores, for backends with a costly step before the write
+    # that may run in another process; None for the others.
+    prepare_logs: Callable[[list[bytes]], Any] | None = None
 
     @abc.abstractmethod
     async def open(self) -> None:
@@ -214,6 +218,10 @@ class Storage(abc.ABC):
         ``encoded``, when given, holds each record's orjson encoding, for a backend
         that stores JSON to use rather than encode the records again.
         """
+
+    async def insert_prepared_logs(self, prepared: Any, *, checkpoint: dict[str, Any] | None = None) -> None:
+        """Store what :attr:`prepare_logs` made, like :meth:`insert_logs` (only for backends that set it)."""
+        raise NotImplementedError(f"{self.backend} prepares no logs")
 
     @abc.abstractmethod
     async def search_logs(self, query: LogQuery) -> LogPage:

@@ -52,6 +52,22 @@ class Block:
     terms: tuple[str, ...]  # message tokens, then one space-joined value list per KEYS entry
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedLogs:
+    """Spool lines made into blocks (picklable: it may be built in another process)."""
+
+    blocks: list[Block]
+    errors: list[LogRecord]  # the records that carry an error, for error tracking
+    count: int
+
+
+def prepare_logs(lines: list[bytes]) -> PreparedLogs:
+    """The blocks of orjson-encoded records (their lines stored as they are), and those records' errors."""
+    records: list[LogRecord] = [orjson.loads(line) for line in lines]
+    errors = [record for record in records if record["error"] is not None]
+    return PreparedLogs(build_blocks(records, lines), errors, len(records))
+
+
 def build_blocks(records: Sequence[LogRecord], encoded: Sequence[bytes] | None = None) -> list[Block]:
     """The blocks holding ``records``: grouped by severity, in arrival order within each.
 

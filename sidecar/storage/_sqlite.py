@@ -17,7 +17,7 @@ from sidecar.errors import StorageError
 from sidecar.logs import LogPage, LogQuery, LogRecord
 from sidecar.traces import SpanRecord
 
-from . import _sqlite_logs, _sqlite_spans
+from . import _log_blocks, _sqlite_logs, _sqlite_spans
 from ._base import AppliedMigration, Migration, Storage, check_not_newer, load_migrations
 
 T = TypeVar("T")
@@ -95,6 +95,8 @@ class SqliteStorage(Storage):
     """
 
     backend = "sqlite"
+    # Building blocks is most of a write's work, and needs no connection: it may run in another process.
+    prepare_logs = staticmethod(_log_blocks.prepare_logs)
 
     def __init__(self, path: Path, *, busy_timeout: float = 5.0, cache_mib: int = 16) -> None:
         self.path = path
@@ -227,6 +229,10 @@ class SqliteStorage(Storage):
     ) -> None:
         """Insert every record (and the checkpoint) in one transaction."""
         await self.write(_sqlite_logs.insert_logs, records, checkpoint, encoded)
+
+    async def insert_prepared_logs(self, prepared: Any, *, checkpoint: dict[str, Any] | None = None) -> None:
+        """Insert blocks built by :attr:`prepare_logs` (and the checkpoint) in one transaction."""
+        await self.write(_sqlite_logs.insert_blocks, prepared.blocks, checkpoint)
 
     async def search_logs(self, query: LogQuery) -> LogPage:
         """One page of matching records, newest first."""

@@ -51,7 +51,12 @@ def insert_logs(
     encoded: Sequence[bytes] | None = None,
 ) -> None:
     """Insert ``records`` as blocks (and the checkpoint) inside the caller's transaction."""
-    db.executemany(_INSERT, [block_row(block) for block in build_blocks(records, encoded)])
+    insert_blocks(db, build_blocks(records, encoded), checkpoint)
+
+
+def insert_blocks(db: sqlite3.Connection, blocks: Sequence[Block], checkpoint: dict[str, Any] | None) -> None:
+    """Insert built blocks (and the checkpoint) inside the caller's transaction."""
+    db.executemany(_INSERT, [block_row(block) for block in blocks])
     if checkpoint is not None:
         db.execute(PUT_STATE, ("ingest", "spool_checkpoint", orjson.dumps(checkpoint).decode(), time.time()))
 
