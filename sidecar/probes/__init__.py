@@ -1,4 +1,7 @@
-"""Dependency probes: the health state machine of each probe (pure, no I/O).
+"""Dependency probes: the checks, the scheduler that runs them, and each probe's health state machine.
+
+    scheduler = Scheduler([ScheduledProbe("redis", 10.0, 2.0, lambda: check_redis(host, port, timeout=2.0))], on_run)
+    await scheduler.start()                         # first runs spread over one interval
 
     health = ProbeHealth("postgres", HealthPolicy(degraded_after=0.5, failures_to_down=3, successes_to_recover=2))
     transition = health.observe(result, offline=self_check_failed)  # a Transition for alerting, or None
@@ -10,17 +13,28 @@ itself is offline), ``healthy``, ``degraded`` (succeeding, but slower than
 until ``successes_to_recover`` consecutive successes). See :class:`ProbeHealth`.
 """
 
+from ._checks_net import CheckOutcome, check_redis, check_tcp
+from ._checks_postgres import check_postgres
 from ._model import STATUSES, HealthPolicy, ProbeResult, Status, Transition
+from ._scheduler import Run, ScheduledProbe, Scheduler, first_offset
 from ._state import MAX_ERROR_LENGTH, OFFLINE_REASON, ProbeHealth, shorten_error
 
 __all__ = [
     "MAX_ERROR_LENGTH",
     "OFFLINE_REASON",
     "STATUSES",
+    "CheckOutcome",
     "HealthPolicy",
     "ProbeHealth",
     "ProbeResult",
+    "Run",
+    "ScheduledProbe",
+    "Scheduler",
     "Status",
     "Transition",
+    "check_postgres",
+    "check_redis",
+    "check_tcp",
+    "first_offset",
     "shorten_error",
 ]
