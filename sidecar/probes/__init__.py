@@ -13,6 +13,8 @@ itself is offline), ``healthy``, ``degraded`` (succeeding, but slower than
 until ``successes_to_recover`` consecutive successes). See :class:`ProbeHealth`.
 """
 
+from ._checks_http import HttpOutcome, HttpSpec, check_http, trace_config
+from ._checks_mail_dns import check_dns, check_smtp
 from ._checks_net import CheckOutcome, check_redis, check_tcp
 from ._checks_postgres import check_postgres
 from ._model import STATUSES, HealthPolicy, ProbeResult, Status, Transition
@@ -25,6 +27,8 @@ __all__ = [
     "STATUSES",
     "CheckOutcome",
     "HealthPolicy",
+    "HttpOutcome",
+    "HttpSpec",
     "ProbeHealth",
     "ProbeResult",
     "Run",
@@ -32,9 +36,13 @@ __all__ = [
     "Scheduler",
     "Status",
     "Transition",
+    "check_dns",
+    "check_http",
     "check_postgres",
     "check_redis",
+    "check_smtp",
     "check_tcp",
     "first_offset",
     "shorten_error",
+    "trace_config",
 ]

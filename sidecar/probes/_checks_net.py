@@ -86,10 +86,10 @@ def describe_error(exc: BaseException, secrets: Iterable[str] = ()) -> str:
 
 # What a misbehaving network target can make the stream calls raise (SSL errors are OSErrors;
 # certificate errors are also ValueErrors; an overlong line is a ValueError from readline).
-_NET_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, ValueError, TargetError)
+NET_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, ValueError, TargetError)
 
 
-def _close(writer: asyncio.StreamWriter, *, failed: bool) -> None:
+def close_stream(writer: asyncio.StreamWriter, *, failed: bool) -> None:
     # After a failure the peer may be hung: abort instead of waiting on a graceful close.
     if failed:
         writer.transport.abort()
@@ -123,9 +123,9 @@ async def check_tcp(
                     await writer.start_tls(context, server_hostname=server_hostname or host)
             failed = False
         finally:
-            _close(writer, failed=failed)
+            close_stream(writer, failed=failed)
 
-    return await run_check(body, timeout=timeout, errors=_NET_ERRORS)
+    return await run_check(body, timeout=timeout, errors=NET_ERRORS)
 
 
 def _resp_command(*parts: bytes) -> bytes:
@@ -168,7 +168,7 @@ async def check_redis(host: str, port: int, *, timeout: float, password: str | N
                 await _redis_call(reader, writer, b"PING", expect=b"+PONG")
             failed = False
         finally:
-            _close(writer, failed=failed)
+            close_stream(writer, failed=failed)
 
     secrets = [password] if password else []
-    return await run_check(body, timeout=timeout, errors=_NET_ERRORS, secrets=secrets)
+    return await run_check(body, timeout=timeout, errors=NET_ERRORS, secrets=secrets)
