@@ -318,6 +318,10 @@ class TracesConfig(Section):
     retention: PositiveDuration = 7 * 86400.0
 
 
+# The probes section lives in its own module, built from the types above.
+from ._probes import ProbeConfig, unique_probe_names  # noqa: E402
+
+
 class Config(Section):
     """The whole configuration."""
 
@@ -333,3 +337,4 @@ class Config(Section):
     logs: LogsConfig = LogsConfig()
     traces: TracesConfig = TracesConfig()
     stats: StatsSection = StatsSection()
+    probes: Annotated[tuple[ProbeConfig, ...], AfterValidator(unique_probe_names)] = ()

@@ -10,6 +10,7 @@ import yaml
 from sidecar.auth import hash_token
 from sidecar.config import EnvStr, interpolate, load_config, parse_config, render_config
 from sidecar.errors import ConfigError
+from tests.config.test_probes_config import PRODUCTION_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,7 +28,7 @@ def test_the_shipped_configs_are_valid() -> None:
     assert default.server.host == "127.0.0.1"
     production = load_config(
         ROOT / "config" / "examples" / "production.yaml",
-        env={"SIDECAR_POSTGRES_DSN": "postgresql://u:p@db/x", "SIDECAR_PSEUDONYM_KEY": "k" * 32},
+        env=PRODUCTION_ENV,
     )
     assert production.storage.backend == "postgres"
     assert production.storage.postgres.db_schema == "sidecar"
