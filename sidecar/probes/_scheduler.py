@@ -10,11 +10,12 @@ from dataclasses import dataclass
 
 import structlog
 
+from ._checks_http import HttpOutcome
 from ._checks_net import CheckOutcome
 
 log = structlog.get_logger("sidecar.probes")
 
-Check = Callable[[], Awaitable[CheckOutcome]]
+Check = Callable[[], Awaitable[CheckOutcome | HttpOutcome]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +39,7 @@ class Run:
     probe: str
     due: float
     started: float
-    outcome: CheckOutcome
+    outcome: CheckOutcome | HttpOutcome
 
     @property
     def lag(self) -> float:
@@ -115,7 +116,7 @@ class Scheduler:
         return run
 
 
-async def _bounded(probe: ScheduledProbe) -> CheckOutcome:
+async def _bounded(probe: ScheduledProbe) -> CheckOutcome | HttpOutcome:
     # Checks keep their own timeouts; this one is the backstop for a check that does not,
     # and a check that raises is one failed run, not the end of its probe's loop.
     started = time.perf_counter()
