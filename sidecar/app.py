@@ -9,7 +9,18 @@ from aiohttp import web
 from opentelemetry.sdk.trace import SpanProcessor
 from prometheus_client import CollectorRegistry
 
-from sidecar.api import ERRORS, INGEST, STATS, errors_routes, logs_routes, otlp_routes, stats_routes, traces_routes
+from sidecar.api import (
+    ERRORS,
+    INGEST,
+    PROBES,
+    STATS,
+    errors_routes,
+    logs_routes,
+    otlp_routes,
+    probes_routes,
+    stats_routes,
+    traces_routes,
+)
 from sidecar.config import Config, RedactionConfig
 from sidecar.errortracking.service import ErrorTrackingService
 from sidecar.forward import LogForwarder
@@ -17,6 +28,7 @@ from sidecar.http import READINESS, REGISTRY, STORAGE
 from sidecar.http import create_app as create_http_app
 from sidecar.ingest.service import IngestService, Sink
 from sidecar.logs import LEVELS
+from sidecar.probes.service import ProbeService
 from sidecar.redact import CustomRule, RedactionPolicy
 from sidecar.retention import RetentionJob
 from sidecar.stats import Stats, StatsConfig
@@ -54,6 +66,7 @@ def create_app(
             *traces_routes(),
             *errors_routes(),
             *stats_routes(),
+            *probes_routes(),
         ],
         clock=clock,
         span_processors=span_processors,
@@ -82,6 +95,9 @@ def create_app(
     app[INGEST] = ingest
     app.cleanup_ctx.append(ingest.lifecycle)
     app[READINESS].append(("ingest", ingest.readiness))
+    probes = ProbeService(config.probes, registry)
+    app[PROBES] = probes
+    app.cleanup_ctx.append(probes.lifecycle)
     job = _retention(config, store, registry)
     app.cleanup_ctx.append(job.lifecycle)
     return app

@@ -6,8 +6,10 @@ from aiohttp import web
 
 from sidecar.errortracking.service import ErrorTrackingService
 from sidecar.ingest.service import IngestService
+from sidecar.probes.service import ProbeService
 from sidecar.stats import Stats
 
 INGEST = web.AppKey("ingest", IngestService)
 ERRORS = web.AppKey("errors", ErrorTrackingService)
 STATS = web.AppKey("stats", Stats)
+PROBES = web.AppKey("probes", ProbeService)
