@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -64,3 +68,18 @@ async def test_an_admin_runs_a_probe_now(aiohttp_client: Any, aiohttp_server: An
     assert ran.status == 200 and (await ran.json())["last_run"]["ok"] is True
     assert (await client.post("/api/v1/probes/api/run", headers=AUTH_READ)).status == 403
     assert (await client.post("/api/v1/probes/nope/run", headers=AUTH_ADMIN)).status == 404
+
+
+async def test_promtool_accepts_the_probe_metrics(aiohttp_client: Any, aiohttp_server: Any, tmp_path: Path) -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("promtool is missing: .ci/run installs Debian's prometheus package")
+        pytest.skip("SKIPPING PROMTOOL CHECK: promtool is absent")
+    client = await start(aiohttp_client, aiohttp_server, tmp_path)
+    await states(client)
+    text = await (await client.get("/metrics")).read()
+    result = await asyncio.to_thread(
+        subprocess.run, [promtool, "check", "metrics"], input=text, capture_output=True, check=False
+    )
+    assert result.returncode == 0 and not result.stdout.strip() and not result.stderr.strip(), result
