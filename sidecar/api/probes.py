@@ -21,7 +21,7 @@ class ProbeOut(BaseModel):
     component: str | None
     critical: bool
     status: str
-    since: float | None
+    since: str | None  # RFC 3339
     reason: str
     last_error: str | None
     consecutive_failures: int

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -126,13 +127,19 @@ class ProbeService:
             "component": config.component,
             "critical": config.critical,
             "status": health.status,
-            "since": health.since,
+            "since": _rfc3339(health.since),
             "reason": health.reason,
             "last_error": health.last_error,
             "consecutive_failures": health.consecutive_failures,
             "consecutive_successes": health.consecutive_successes,
             "last_run": None
             if last is None
-            else {"ok": last.ok, "at": last.at, "duration": last.duration, "phases": last.phases,
+            else {"ok": last.ok, "at": _rfc3339(last.at), "duration": last.duration, "phases": last.phases,
                   "status_code": last.status_code, "cert_expiry": last.cert_expiry},
         }  # fmt: skip
+
+
+def _rfc3339(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

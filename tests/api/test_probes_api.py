@@ -55,6 +55,7 @@ async def test_probes_run_on_schedule_and_report_their_health(
     found = await states(client)
     assert found["api"]["status"] == "healthy" and found["api"]["last_run"]["status_code"] == 200
     assert found["gone"]["status"] == "down" and found["gone"]["last_error"]
+    assert found["gone"]["since"].endswith("Z") and found["api"]["last_run"]["at"].endswith("Z")
     metrics = await (await client.get("/metrics")).text()
     assert 'sidecar_probe_state{probe="api"} 0.0' in metrics and 'sidecar_probe_state{probe="gone"} 2.0' in metrics
     assert 'sidecar_probe_success{kind="http",probe="api"} 1.0' in metrics

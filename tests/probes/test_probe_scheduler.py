@@ -21,6 +21,23 @@ def ok_after(seconds: float) -> Check:
     return check
 
 
+class Overlap:
+    """A check that takes ``seconds`` and records how many of its runs were in flight at once."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.active = self.most = 0
+
+    async def __call__(self) -> CheckOutcome:
+        self.active += 1
+        self.most = max(self.most, self.active)
+        try:
+            await asyncio.sleep(self.seconds)
+        finally:
+            self.active -= 1
+        return CheckOutcome(True, self.seconds)
+
+
 async def run_for(probes: list[ScheduledProbe], seconds: float, **kwargs: object) -> list[Run]:
     runs: list[Run] = []
     scheduler = Scheduler(probes, runs.append, **kwargs)  # type: ignore[arg-type]
@@ -64,25 +81,14 @@ async def test_a_hanging_target_is_cut_off_and_delays_no_other_probe() -> None:
 
 
 async def test_a_probe_never_overlaps_itself_even_when_run_by_hand() -> None:
-    active, most = 0, 0
-
-    async def slow() -> CheckOutcome:
-        nonlocal active, most
-        active += 1
-        most = max(most, active)
-        try:
-            await asyncio.sleep(0.1)
-        finally:
-            active -= 1
-        return CheckOutcome(True, 0.1)
-
+    slow = Overlap(0.1)
     runs: list[Run] = []
     scheduler = Scheduler([ScheduledProbe("slow", 0.15, 0.12, slow)], runs.append)
     await scheduler.start()
     manual = await asyncio.gather(*(scheduler.run_now("slow") for _ in range(3)))
     await asyncio.sleep(0.3)
     await scheduler.stop()
-    assert most == 1 and all(run.outcome.ok for run in manual)
+    assert slow.most == 1 and all(run.outcome.ok for run in manual)
     with pytest.raises(KeyError):
         await scheduler.run_now("nope")
 
@@ -100,20 +106,9 @@ async def test_a_check_that_raises_is_a_failed_run_and_the_probe_goes_on() -> No
 
 
 async def test_concurrency_is_bounded() -> None:
-    active, most = 0, 0
-
-    async def check() -> CheckOutcome:
-        nonlocal active, most
-        active += 1
-        most = max(most, active)
-        try:
-            await asyncio.sleep(0.05)
-        finally:
-            active -= 1
-        return CheckOutcome(True, 0.05)
-
+    check = Overlap(0.05)
     await run_for([ScheduledProbe(f"p{i}", 0.2, 0.1, check) for i in range(30)], 0.5, max_concurrency=4)
-    assert most == 4
+    assert check.most == 4
 
 
 def test_bad_definitions_are_refused() -> None:
