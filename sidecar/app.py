@@ -95,7 +95,7 @@ def create_app(
     app[INGEST] = ingest
     app.cleanup_ctx.append(ingest.lifecycle)
     app[READINESS].append(("ingest", ingest.readiness))
-    probes = ProbeService(config.probes, registry)
+    probes = ProbeService(config.probes, registry, store, config.probing)
     app[PROBES] = probes
     app.cleanup_ctx.append(probes.lifecycle)
     job = _retention(config, store, registry)

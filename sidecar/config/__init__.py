@@ -29,7 +29,17 @@ from ._model import (
     TracesConfig,
     TracingConfig,
 )
-from ._probes import DnsProbe, HttpProbe, PostgresProbe, ProbeConfig, RedisProbe, SmtpProbe, TcpProbe
+from ._probes import (
+    ConnectivityConfig,
+    DnsProbe,
+    HttpProbe,
+    PostgresProbe,
+    ProbeConfig,
+    ProbingConfig,
+    RedisProbe,
+    SmtpProbe,
+    TcpProbe,
+)
 from ._units import ByteSize, Duration, format_duration, format_size, parse_duration, parse_size
 
 __all__ = [
@@ -38,6 +48,7 @@ __all__ = [
     "AuthConfig",
     "ByteSize",
     "Config",
+    "ConnectivityConfig",
     "CustomRuleConfig",
     "DnsProbe",
     "Duration",
@@ -51,6 +62,7 @@ __all__ = [
     "PostgresConfig",
     "PostgresProbe",
     "ProbeConfig",
+    "ProbingConfig",
     "PseudonymizeConfig",
     "RateLimitConfig",
     "RedactionConfig",

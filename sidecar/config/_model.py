@@ -319,7 +319,7 @@ class TracesConfig(Section):
 
 
 # The probes section lives in its own module, built from the types above.
-from ._probes import ProbeConfig, unique_probe_names  # noqa: E402
+from ._probes import ProbeConfig, ProbingConfig, unique_probe_names  # noqa: E402
 
 
 class Config(Section):
@@ -337,4 +337,5 @@ class Config(Section):
     logs: LogsConfig = LogsConfig()
     traces: TracesConfig = TracesConfig()
     stats: StatsSection = StatsSection()
+    probing: ProbingConfig = ProbingConfig()
     probes: Annotated[tuple[ProbeConfig, ...], AfterValidator(unique_probe_names)] = ()

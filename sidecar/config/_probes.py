@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from ._model import Name, PositiveDuration, Secret, Section
+from ._model import Duration, Listen, Name, PositiveDuration, Secret, Section
 
 # HTTP status ranges: [200, 299], or a single code as [204, 204].
 StatusRange = tuple[Annotated[int, Field(ge=100, le=599)], Annotated[int, Field(ge=100, le=599)]]
@@ -98,6 +98,33 @@ ProbeConfig = Annotated[
     HttpProbe | TcpProbe | PostgresProbe | RedisProbe | SmtpProbe | DnsProbe, Field(discriminator="kind")
 ]
 """One probe; ``kind`` decides which settings it takes."""
+
+
+DAY = 86400.0
+
+
+class ConnectivityConfig(Section):
+    """The sidecar's own connectivity self-check: TCP connects to well-known targets.
+
+    While every target is unreachable the sidecar counts itself offline, and probe
+    failures seen then leave their probes ``unknown (sidecar offline)`` instead of
+    moving them toward ``down``. No targets (the default): no self-check.
+    """
+
+    targets: tuple[Listen, ...] = ()  # HOST:PORT, e.g. "1.1.1.1:53"
+    timeout: PositiveDuration = 2.0
+    max_age: PositiveDuration = 10.0  # how long one verdict is reused by later failures
+
+
+class ProbingConfig(Section):
+    """How probes run and how long their history is kept."""
+
+    max_concurrency: int = Field(256, ge=1)  # checks in flight at once
+    flush_interval: PositiveDuration = 5.0  # results and roll-ups are written this often
+    results_retention: PositiveDuration = 2 * DAY  # raw results
+    minute_retention: Annotated[Duration, Field(ge=DAY)] = 2 * DAY  # per-minute roll-ups (the 24 h uptime)
+    hour_retention: Annotated[Duration, Field(ge=90 * DAY)] = 400 * DAY  # per-hour roll-ups (7/30/90 d, daily p50/p95)
+    connectivity: ConnectivityConfig = ConnectivityConfig()
 
 
 def unique_probe_names(probes: tuple[Any, ...]) -> tuple[Any, ...]:

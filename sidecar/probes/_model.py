@@ -59,3 +59,42 @@ class HealthPolicy:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
+
+
+Resolution = Literal["minute", "hour"]
+RESOLUTIONS: tuple[Resolution, ...] = ("minute", "hour")
+RESOLUTION_SECONDS: dict[Resolution, int] = {"minute": 60, "hour": 3600}
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResult:
+    """One probe run as the history keeps it (raw results, kept ``probing.results_retention``).
+
+    ``at`` is wall-clock Unix seconds; ``offline`` marks a failure seen while the
+    sidecar itself was cut off (it counts toward no uptime figure).
+    """
+
+    probe: str
+    at: float
+    ok: bool
+    duration: float
+    status_code: int | None = None
+    error: str | None = None
+    offline: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Rollup:
+    """A probe's runs over one minute or one hour: how many succeeded, and how fast they answered.
+
+    ``start`` is the period's first second (Unix, a multiple of its length);
+    ``sketch`` is the packed latency sketch of the successful runs (empty when
+    a read asked for counts only). Offline failures are left out.
+    """
+
+    probe: str
+    resolution: Resolution
+    start: int
+    successes: int
+    total: int
+    sketch: bytes = b""

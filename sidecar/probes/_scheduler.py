@@ -58,13 +58,13 @@ class Scheduler:
 
     A run that overruns its interval (it cannot, past its timeout) makes the next
     start late rather than doubled. ``max_concurrency`` bounds checks in flight;
-    ``on_run`` hears of every run (a slow listener delays only that probe).
+    ``on_run`` hears of every run, in order per probe (a slow listener delays only that probe).
     """
 
     def __init__(
         self,
         probes: Sequence[ScheduledProbe],
-        on_run: Callable[[Run], None],
+        on_run: Callable[[Run], Awaitable[None]],
         *,
         max_concurrency: int = 256,
         clock: Callable[[], float] = time.monotonic,
@@ -108,11 +108,15 @@ class Scheduler:
                 due += ((now - due) // probe.interval + 1) * probe.interval
 
     async def _execute(self, probe: ScheduledProbe, due: float) -> Run:
-        async with self._locks[probe.name], self._limit:
-            started = self._clock()
-            outcome = await _bounded(probe)
-        run = Run(probe.name, due, started, outcome)
-        self._on_run(run)
+        async with self._locks[probe.name]:
+            async with self._limit:
+                started = self._clock()
+                outcome = await _bounded(probe)
+            run = Run(probe.name, due, started, outcome)
+            try:
+                await self._on_run(run)
+            except Exception:  # a listener's bug must not end the probe's loop
+                log.error("probe listener raised", probe=probe.name, exc_info=True)
         return run
 
 

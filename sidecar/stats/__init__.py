@@ -20,6 +20,7 @@ bucket is one compact ``bytes`` object (see ``_series`` for the memory per serie
 
 from ._collector import StatsCollector
 from ._extract import observation_from_log, observation_from_span
+from ._latency import LatencySketch
 from ._model import QUANTILES, WINDOWS, Kind, Observation, SeriesStats, StatsConfig, Window
 from ._series import DURATION_BUCKETS
 from ._stats import Stats
@@ -29,6 +30,7 @@ __all__ = [
     "QUANTILES",
     "WINDOWS",
     "Kind",
+    "LatencySketch",
     "Observation",
     "SeriesStats",
     "Stats",

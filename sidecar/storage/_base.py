@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any
 
 from sidecar.errors import StorageError
 from sidecar.logs import LogPage, LogQuery, LogRecord
+from sidecar.probes._model import RESOLUTION_SECONDS, Resolution, Rollup, StoredResult
 from sidecar.traces import SpanRecord
 
 _MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -37,6 +39,7 @@ EQUALITY_FILTERS = ("service", "request_id", "trace_id", "user", "action")
 # The state key of the span spool's checkpoint, written with each span batch.
 SPAN_CHECKPOINT = ("ingest", "span_spool_checkpoint")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 # A severity range this narrow (OpenTelemetry's is 1..24) is deleted value by value.
 _MAX_SEVERITY_VALUES = 32
 
@@ -119,6 +122,65 @@ def span_key(span: SpanRecord) -> tuple[str, str, int]:
     if type(start) is not int or not _INT64_MIN <= start <= _INT64_MAX:
         raise StorageError(f"span {span_id!r} cannot be stored: start must be a 64-bit integer")
     return trace_id, span_id, start
+
+
+def _is_int(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _is_finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def probe_result_row(result: StoredResult) -> tuple[str, float, bool, float, int | None, str | None, bool]:
+    """The ``probe_results`` column values of ``result``, in StoredResult order, checked alike for every backend.
+
+    NUL characters in ``probe`` and ``error`` become U+FFFD. Raises :class:`StorageError`
+    (failing the batch) for a value no backend column holds: an ``at`` or ``duration``
+    that is not a finite number, an ``ok`` or ``offline`` that is not a bool, a
+    ``status_code`` that is not a 32-bit integer, a ``probe`` or ``error`` that is not text.
+    """
+    probe, at, ok, duration = result.probe, result.at, result.ok, result.duration
+    status_code, error, offline = result.status_code, result.error, result.offline
+    if not isinstance(probe, str):
+        raise StorageError("a probe result cannot be stored: probe must be a string")
+    if not _is_finite(at) or not _is_finite(duration):
+        raise StorageError(f"a result of probe {probe!r} cannot be stored: at and duration must be finite numbers")
+    if not isinstance(ok, bool) or not isinstance(offline, bool):
+        raise StorageError(f"a result of probe {probe!r} cannot be stored: ok and offline must be bools")
+    if status_code is not None and not _is_int(status_code, _INT32_MIN, _INT32_MAX):
+        raise StorageError(f"a result of probe {probe!r} cannot be stored: status_code must be a 32-bit integer")
+    if error is not None and not isinstance(error, str):
+        raise StorageError(f"a result of probe {probe!r} cannot be stored: error must be a string")
+    return without_nul(probe), float(at), ok, float(duration), status_code, without_nul(error), offline
+
+
+def probe_rollup_row(rollup: Rollup) -> tuple[str, Resolution, int, int, int, bytes]:
+    """The ``probe_rollups`` column values of ``rollup``, in Rollup order, checked alike for every backend.
+
+    NUL characters in ``probe`` become U+FFFD. Raises :class:`StorageError` (failing the
+    batch) unless ``resolution`` is one of RESOLUTIONS, ``start`` a 64-bit multiple of its
+    length, ``0 <= successes <= total`` 64-bit integers and ``sketch`` bytes.
+    """
+    probe, resolution, start = rollup.probe, rollup.resolution, rollup.start
+    successes, total, sketch = rollup.successes, rollup.total, rollup.sketch
+    if not isinstance(probe, str):
+        raise StorageError("a probe rollup cannot be stored: probe must be a string")
+    length = RESOLUTION_SECONDS.get(resolution) if isinstance(resolution, str) else None
+    if length is None:
+        raise StorageError(f"a rollup of probe {probe!r} cannot be stored: unknown resolution {resolution!r}")
+    if not _is_int(start, _INT64_MIN, _INT64_MAX) or start % length:
+        raise StorageError(
+            f"a rollup of probe {probe!r} cannot be stored: start must be a 64-bit multiple of {length} seconds"
+        )
+    if not (_is_int(successes, 0, _INT64_MAX) and _is_int(total, 0, _INT64_MAX) and successes <= total):
+        raise StorageError(
+            f"a rollup of probe {probe!r} cannot be stored: successes and total must be 64-bit with "
+            "0 <= successes <= total"
+        )
+    if not isinstance(sketch, bytes | bytearray | memoryview):
+        raise StorageError(f"a rollup of probe {probe!r} cannot be stored: sketch must be bytes")
+    return without_nul(probe), resolution, start, successes, total, bytes(sketch)
 
 
 def searchable(text: str) -> bool:
@@ -279,6 +341,59 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def count_spans(self) -> int:
         """How many spans are stored (exact)."""
+
+    @abc.abstractmethod
+    async def insert_probe_results(self, results: Sequence[StoredResult]) -> None:
+        """Store ``results`` in one transaction, all or none.
+
+        A result that cannot be stored (see :func:`probe_result_row`) fails the whole
+        batch with :class:`StorageError`; NUL characters in ``probe`` and ``error`` do
+        not, they are stored as U+FFFD on every backend.
+        """
+
+    @abc.abstractmethod
+    async def probe_results(self, probe: str, *, since: float, until: float, limit: int) -> list[StoredResult]:
+        """The first ``limit`` stored results of ``probe`` with ``since <= at < until``.
+
+        Oldest first (by ``at``, full ties in insertion order); ``[]`` when ``limit <= 0``.
+        """
+
+    @abc.abstractmethod
+    async def delete_probe_results(self, *, before: float, limit: int) -> int:
+        """Delete at most ``limit`` results (of any probe) with ``at < before``, oldest first.
+
+        Returns how many went; retention calls it until that is less than ``limit``,
+        so every transaction stays small.
+        """
+
+    @abc.abstractmethod
+    async def put_probe_rollups(self, rollups: Sequence[Rollup]) -> None:
+        """Upsert ``rollups`` in one transaction, all or none.
+
+        A rollup replaces the stored one with the same ``(probe, resolution, start)``
+        wholesale (successes, total, sketch); within one call the last of a key wins.
+        A rollup that cannot be stored (see :func:`probe_rollup_row`) fails the whole
+        batch with :class:`StorageError`.
+        """
+
+    @abc.abstractmethod
+    async def probe_rollups(
+        self, resolution: Resolution, *, since: int, until: int, probe: str | None = None, sketches: bool = True
+    ) -> list[Rollup]:
+        """The stored rollups of ``resolution`` with ``since <= start < until``, ordered by ``(probe, start)``.
+
+        Only those of ``probe`` when given, else of every probe (probes ordered by code
+        point on every backend). With ``sketches=False`` the sketches are not read and
+        every rollup comes with ``sketch=b""``.
+        """
+
+    @abc.abstractmethod
+    async def delete_probe_rollups(self, resolution: Resolution, *, before: int, limit: int) -> int:
+        """Delete at most ``limit`` rollups of ``resolution`` with ``start < before``, oldest first.
+
+        Returns how many went; retention calls it until that is less than ``limit``,
+        so every transaction stays small.
+        """
 
     async def schema_version(self) -> int:
         """The newest applied migration version (0 for an empty database)."""

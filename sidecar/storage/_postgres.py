@@ -11,9 +11,10 @@ import asyncpg
 
 from sidecar.errors import StorageError
 from sidecar.logs import LogPage, LogQuery, LogRecord
+from sidecar.probes._model import Resolution, Rollup, StoredResult
 from sidecar.traces import SpanRecord
 
-from . import _postgres_logs, _postgres_spans
+from . import _postgres_logs, _postgres_probes, _postgres_spans
 from ._base import AppliedMigration, Storage, check_not_newer, load_migrations
 
 # Any fixed number works: it only has to be the same for every replica.
@@ -239,6 +240,38 @@ class PostgresStorage(Storage):
         """Count the stored spans."""
         async with self._connection("span count") as connection:
             return await _postgres_spans.count_spans(connection)
+
+    async def insert_probe_results(self, results: Sequence[StoredResult]) -> None:
+        """COPY every result in one transaction."""
+        async with self._connection("probe result insert", transaction=True) as connection:
+            await _postgres_probes.insert_probe_results(connection, results)
+
+    async def probe_results(self, probe: str, *, since: float, until: float, limit: int) -> list[StoredResult]:
+        """The results of one probe in a time range, oldest first."""
+        async with self._connection("probe result read") as connection:
+            return await _postgres_probes.probe_results(connection, probe, since, until, limit)
+
+    async def delete_probe_results(self, *, before: float, limit: int) -> int:
+        """Delete one bounded batch of old results."""
+        async with self._connection("probe result delete") as connection:
+            return await _postgres_probes.delete_probe_results(connection, before, limit)
+
+    async def put_probe_rollups(self, rollups: Sequence[Rollup]) -> None:
+        """Upsert every rollup in one transaction."""
+        async with self._connection("probe rollup write", transaction=True) as connection:
+            await _postgres_probes.put_probe_rollups(connection, rollups)
+
+    async def probe_rollups(
+        self, resolution: Resolution, *, since: int, until: int, probe: str | None = None, sketches: bool = True
+    ) -> list[Rollup]:
+        """The rollups of one resolution in a range, by (probe, start)."""
+        async with self._connection("probe rollup read") as connection:
+            return await _postgres_probes.probe_rollups(connection, resolution, since, until, probe, sketches)
+
+    async def delete_probe_rollups(self, resolution: Resolution, *, before: int, limit: int) -> int:
+        """Delete one bounded batch of old rollups."""
+        async with self._connection("probe rollup delete") as connection:
+            return await _postgres_probes.delete_probe_rollups(connection, resolution, before, limit)
 
 
 async def _init_connection(connection: asyncpg.Connection) -> None:

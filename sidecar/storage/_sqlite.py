@@ -15,9 +15,10 @@ import orjson
 
 from sidecar.errors import StorageError
 from sidecar.logs import LogPage, LogQuery, LogRecord
+from sidecar.probes._model import Resolution, Rollup, StoredResult
 from sidecar.traces import SpanRecord
 
-from . import _log_blocks, _sqlite_logs, _sqlite_spans
+from . import _log_blocks, _sqlite_logs, _sqlite_probes, _sqlite_spans
 from ._base import AppliedMigration, Migration, Storage, check_not_newer, load_migrations
 
 T = TypeVar("T")
@@ -267,6 +268,32 @@ class SqliteStorage(Storage):
     async def count_spans(self) -> int:
         """Count the stored spans."""
         return await self.read(_sqlite_spans.count_spans)
+
+    async def insert_probe_results(self, results: Sequence[StoredResult]) -> None:
+        """Insert every result in one transaction."""
+        await self.write(_sqlite_probes.insert_probe_results, results)
+
+    async def probe_results(self, probe: str, *, since: float, until: float, limit: int) -> list[StoredResult]:
+        """The results of one probe in a time range, oldest first."""
+        return await self.read(_sqlite_probes.probe_results, probe, since, until, limit)
+
+    async def delete_probe_results(self, *, before: float, limit: int) -> int:
+        """Delete one bounded batch of old results."""
+        return await self.write(_sqlite_probes.delete_probe_results, before, limit)
+
+    async def put_probe_rollups(self, rollups: Sequence[Rollup]) -> None:
+        """Upsert every rollup in one transaction."""
+        await self.write(_sqlite_probes.put_probe_rollups, rollups)
+
+    async def probe_rollups(
+        self, resolution: Resolution, *, since: int, until: int, probe: str | None = None, sketches: bool = True
+    ) -> list[Rollup]:
+        """The rollups of one resolution in a range, by (probe, start)."""
+        return await self.read(_sqlite_probes.probe_rollups, resolution, since, until, probe, sketches)
+
+    async def delete_probe_rollups(self, resolution: Resolution, *, before: int, limit: int) -> int:
+        """Delete one bounded batch of old rollups."""
+        return await self.write(_sqlite_probes.delete_probe_rollups, resolution, before, limit)
 
 
 def _set_wal(db: sqlite3.Connection, busy_timeout: float) -> None:

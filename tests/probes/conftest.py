@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from sidecar.probes import Run
+
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 Serve = Callable[..., Awaitable[int]]
 
@@ -78,3 +80,10 @@ def server_context(tls_files: tuple[Path, Path]) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(*tls_files)
     return context
+
+
+class Runs(list[Run]):
+    """Every run the scheduler reports, in order."""
+
+    async def __call__(self, run: Run) -> None:
+        self.append(run)

@@ -12,7 +12,7 @@ from sidecar.probes import HealthPolicy, Scheduler, trace_config
 from sidecar.probes._build import http_spec, policy_of, scheduled
 from sidecar.probes._checks_http import PRESENT
 from tests.conftest import POSTGRES_DSN
-from tests.probes.conftest import closed_port
+from tests.probes.conftest import Runs, closed_port
 
 
 async def test_every_kind_runs_against_its_target(aiohttp_server: Any) -> None:
@@ -33,7 +33,7 @@ async def test_every_kind_runs_against_its_target(aiohttp_server: Any) -> None:
     ]  # fmt: skip
     config = parse_config({"probes": raw}, env={"TOKEN": "Bearer t0ken", "DSN": POSTGRES_DSN})
     async with aiohttp.ClientSession(trace_configs=[trace_config()]) as session:
-        scheduler = Scheduler([scheduled(probe, session) for probe in config.probes], lambda run: None)
+        scheduler = Scheduler([scheduled(probe, session) for probe in config.probes], Runs())
         runs = {probe.name: await scheduler.run_now(probe.name) for probe in config.probes}
     assert {name for name, run in runs.items() if run.outcome.ok} == {"web", "port", "db", "cache", "resolver"}
     assert runs["mail"].outcome.error and "t0ken" not in str(runs)

@@ -11,6 +11,7 @@ import pytest
 
 from sidecar.probes._checks_net import CheckOutcome
 from sidecar.probes._scheduler import Check, Run, ScheduledProbe, Scheduler, first_offset
+from tests.probes.conftest import Runs
 
 
 def ok_after(seconds: float) -> Check:
@@ -39,8 +40,8 @@ class Overlap:
 
 
 async def run_for(probes: list[ScheduledProbe], seconds: float, **kwargs: object) -> list[Run]:
-    runs: list[Run] = []
-    scheduler = Scheduler(probes, runs.append, **kwargs)  # type: ignore[arg-type]
+    runs = Runs()
+    scheduler = Scheduler(probes, runs, **kwargs)  # type: ignore[arg-type]
     await scheduler.start()
     await asyncio.sleep(seconds)
     await scheduler.stop()
@@ -82,8 +83,8 @@ async def test_a_hanging_target_is_cut_off_and_delays_no_other_probe() -> None:
 
 async def test_a_probe_never_overlaps_itself_even_when_run_by_hand() -> None:
     slow = Overlap(0.1)
-    runs: list[Run] = []
-    scheduler = Scheduler([ScheduledProbe("slow", 0.15, 0.12, slow)], runs.append)
+    runs = Runs()
+    scheduler = Scheduler([ScheduledProbe("slow", 0.15, 0.12, slow)], runs)
     await scheduler.start()
     manual = await asyncio.gather(*(scheduler.run_now("slow") for _ in range(3)))
     await asyncio.sleep(0.3)
@@ -115,4 +116,4 @@ def test_bad_definitions_are_refused() -> None:
     with pytest.raises(ValueError, match="less than the interval"):
         ScheduledProbe("x", 1.0, 1.0, ok_after(0))
     with pytest.raises(ValueError, match="unique"):
-        Scheduler([ScheduledProbe("x", 1.0, 0.5, ok_after(0))] * 2, lambda run: None)
+        Scheduler([ScheduledProbe("x", 1.0, 0.5, ok_after(0))] * 2, Runs())
