@@ -15,7 +15,6 @@ from __future__ import annotations
 from array import array
 from collections import deque
 from collections.abc import Iterable, Sequence
-from itertools import compress
 
 from sidecar.stats import LatencySketch
 
@@ -53,41 +52,94 @@ class _Ring:
         self.oks = array("Q", [0]) * size
         self.totals = array("Q", [0]) * size
 
-    def add(self, period: int, successes: int, total: int) -> None:
+    def add(self, period: int, successes: int, total: int) -> bool:
+        """Count into ``period``'s slot; False when the slot already holds a newer period."""
         slot = period % self.size
         if self.periods[slot] != period:
-            if self.periods[slot] > period:  # older than what the slot holds: outside every window
-                return
+            if self.periods[slot] > period:
+                return False
             self.periods[slot], self.oks[slot], self.totals[slot] = period, 0, 0
         self.oks[slot] += successes
         self.totals[slot] += total
+        return True
 
-    def counts(self, lowest: int, highest: int) -> tuple[int, int]:
-        """Successes and total over periods ``lowest`` to ``highest``."""
-        inside = [lowest <= period <= highest for period in self.periods]
-        return sum(compress(self.oks, inside)), sum(compress(self.totals, inside))
+    def held(self, period: int) -> tuple[int, int]:
+        """The counts of ``period``, (0, 0) when its slot holds another."""
+        slot = period % self.size
+        return (self.oks[slot], self.totals[slot]) if self.periods[slot] == period else (0, 0)
+
+
+class _Window:
+    """Running sums of one uptime window: the periods from ``floor`` to the newest one seen."""
+
+    __slots__ = ("floor", "name", "periods", "successes", "total")
+
+    def __init__(self, name: str, periods: int) -> None:
+        self.name = name
+        self.periods = periods
+        self.floor: int | None = None
+        self.successes = self.total = 0
+
+    def advance(self, ring: _Ring, newest: int) -> None:
+        """Move the window to end at ``newest``, taking out the periods that left it."""
+        floor = newest - self.periods + 1
+        if self.floor is not None and floor > self.floor:
+            if floor - self.floor >= ring.size:
+                self.successes = self.total = 0
+            else:
+                for period in range(self.floor, floor):
+                    ok, runs = ring.held(period)
+                    self.successes, self.total = self.successes - ok, self.total - runs
+        if self.floor is None or floor > self.floor:
+            self.floor = floor
 
 
 class UptimeTally:
-    """One probe's counts for the uptime windows: minutes of the last day, hours of the last 90 days."""
+    """One probe's counts for the uptime windows: minutes of the last day, hours of the last 90 days.
 
-    __slots__ = ("_rings",)
+    Each window keeps running sums, moved forward period by period as time
+    passes: reading one is O(1) (amortised), whatever the window's length.
+    """
+
+    __slots__ = ("_newest", "_rings", "_windows")
 
     def __init__(self) -> None:
         self._rings = {resolution: _Ring(periods) for resolution, periods in WINDOW_PERIODS.items()}
+        self._windows: dict[Resolution, list[_Window]] = {resolution: [] for resolution in WINDOW_PERIODS}
+        for name, (resolution, periods) in UPTIME_WINDOWS.items():
+            self._windows[resolution].append(_Window(name, periods))
+        self._newest: dict[Resolution, int | None] = dict.fromkeys(WINDOW_PERIODS)
 
     def add(self, resolution: Resolution, start: int, successes: int, total: int) -> None:
         """Count ``successes`` of ``total`` runs in the period starting at ``start``."""
-        self._rings[resolution].add(start // RESOLUTION_SECONDS[resolution], successes, total)
+        period = start // RESOLUTION_SECONDS[resolution]
+        self._advance(resolution, period)
+        if not self._rings[resolution].add(period, successes, total):
+            return
+        for window in self._windows[resolution]:
+            if window.floor is not None and window.floor <= period:
+                window.successes += successes
+                window.total += total
 
     def ratios(self, now: float) -> dict[str, float | None]:
-        """Uptime per window at ``now`` (None: no run counted in it)."""
+        """Uptime per window at ``now`` (None: no run counted in it).
+
+        A ``now`` before the newest period counted (the clock stepped back) reads as that period.
+        """
         result: dict[str, float | None] = {}
-        for window, (resolution, periods) in UPTIME_WINDOWS.items():
-            current = int(now // RESOLUTION_SECONDS[resolution])
-            successes, total = self._rings[resolution].counts(current - periods + 1, current)
-            result[window] = successes / total if total else None
-        return result
+        for resolution, windows in self._windows.items():
+            self._advance(resolution, int(now // RESOLUTION_SECONDS[resolution]))
+            for window in windows:
+                result[window.name] = window.successes / window.total if window.total else None
+        return {name: result[name] for name in UPTIME_WINDOWS}
+
+    def _advance(self, resolution: Resolution, period: int) -> None:
+        newest = self._newest[resolution]
+        if newest is not None and period <= newest:
+            return
+        self._newest[resolution] = period
+        for window in self._windows[resolution]:
+            window.advance(self._rings[resolution], period)
 
 
 class _Open:
