@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from ._sketch import Merged, Sketches, pack, unpack
+from ._sketch import Sketches, pack, unpack
 
 # The same accuracy and bin limit as the RED windows (StatsConfig's defaults).
 _SKETCHES = Sketches(relative_accuracy=0.01, bin_limit=1024)
@@ -22,36 +22,33 @@ class LatencySketch:
         LatencySketch.merged([data, other]).quantiles((0.5, 0.95))
     """
 
-    __slots__ = ("_open", "_stored")
+    __slots__ = ("_bins",)
 
     def __init__(self, data: bytes = b"") -> None:
-        self._open = _SKETCHES.open(0)
-        self._stored: list[bytes] = [data] if data else []
+        self._bins = _SKETCHES.reopen(0, unpack(data)) if data else _SKETCHES.open(0)
 
     @classmethod
     def merged(cls, packed: Iterable[bytes]) -> LatencySketch:
         """One sketch holding every value of the packed sketches ``packed``."""
         sketch = cls()
-        sketch._stored = [data for data in packed if data]
+        parts = [unpack(data) for data in packed if data]
+        if parts:
+            sketch._bins = _SKETCHES.reopen(0, _SKETCHES.merge(parts).part())
         return sketch
 
     def add(self, seconds: float) -> None:
         """Count one duration (seconds, >= 0)."""
-        self._open.add(seconds, False)
+        self._bins.add(seconds, False)
 
     @property
     def count(self) -> int:
         """How many durations it holds."""
-        return self._merge().count
+        return sum(self._bins.counts) + self._bins.zeros
 
     def quantiles(self, qs: Sequence[float]) -> tuple[float, ...] | None:
         """The value at each quantile of ``qs`` (seconds); None when empty."""
-        return self._merge().quantiles(_SKETCHES.mapping, qs)
+        return _SKETCHES.merge([self._bins.part()]).quantiles(_SKETCHES.mapping, qs)
 
     def to_bytes(self) -> bytes:
         """The sketch packed; ``b""`` when empty."""
-        merged = self._merge()
-        return pack(0, merged.part()) if merged.count else b""
-
-    def _merge(self) -> Merged:
-        return _SKETCHES.merge([self._open.part(), *(unpack(data) for data in self._stored)])
+        return pack(0, self._bins.part()) if self.count else b""

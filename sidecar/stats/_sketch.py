@@ -190,6 +190,15 @@ class Sketches:
         """An empty bucket to write to."""
         return OpenBucket(period, self.mapping, self.bin_limit)
 
+    def reopen(self, period: int, part: Part) -> OpenBucket:
+        """An open bucket holding ``part``'s bins, to count more into."""
+        bucket = self.open(period)
+        first, counts, zeros, errors = part
+        if len(counts):
+            bucket.first, bucket.counts = first, array(_type_code(counts), counts)
+        bucket.zeros, bucket.errors = zeros, errors
+        return bucket
+
     def merge(self, parts: Sequence[Part]) -> Merged:
         """``parts`` added up, as one library sketch of all their values would hold them."""
         return Merged(parts, self.bin_limit)
