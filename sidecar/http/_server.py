@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 
 import structlog
@@ -33,6 +34,9 @@ async def serve(
     try:
         site = web.TCPSite(runner, host, port, reuse_address=True)
         await site.start()
+        # Everything built at start-up lives as long as the process: out of the collector's
+        # sight, full collections stay short (they otherwise scan every module and config object).
+        gc.freeze()
         addresses = [_url(address) for address in runner.addresses]
         log.info("listening", addresses=addresses)
         if started is not None:

@@ -208,23 +208,27 @@ class ProbeHistory:
             period.add(result.ok, result.duration)
             tally.add(resolution, start, int(result.ok), 1)
 
-    def drain(self, now: float) -> tuple[list[StoredResult], list[Rollup]]:
-        """What to write now: raw results, and every roll-up changed since the last drain.
+    def drain(self, now: float, limit: int | None = None) -> tuple[list[StoredResult], list[Rollup]]:
+        """What to write now: raw results, and the roll-ups changed since they were last handed out.
 
-        Periods over by ``now`` are let go once handed out. Hand back with
+        At most ``limit`` roll-ups per call (call again while it returns that many);
+        periods over by ``now`` are let go once handed out. Hand back with
         :meth:`requeue` what could not be written.
         """
-        batch = self._unsaved
-        self._unsaved = {}
+        batch: list[Rollup] = []
+        while self._unsaved and (limit is None or len(batch) < limit):
+            batch.append(self._unsaved.pop(next(iter(self._unsaved))))
         for (probe, resolution), period in list(self._open.items()):
+            if limit is not None and len(batch) >= limit:
+                break
             if period.dirty:
-                batch[(probe, resolution, period.start)] = period.rollup(probe, resolution)
+                batch.append(period.rollup(probe, resolution))
                 period.dirty = False
             if period.start + RESOLUTION_SECONDS[resolution] <= now:
                 del self._open[(probe, resolution)]
         results = list(self._results)
         self._results.clear()
-        return results, list(batch.values())
+        return results, batch
 
     def requeue(self, results: Sequence[StoredResult], rollups: Sequence[Rollup]) -> None:
         """Take back a drained batch whose write failed, behind anything newer."""
@@ -233,7 +237,11 @@ class ProbeHistory:
         for result in (*results, *kept):
             self.record_raw(result)
         for rollup in rollups:
-            self._unsaved.setdefault((rollup.probe, rollup.resolution, rollup.start), rollup)
+            period = self._open.get((rollup.probe, rollup.resolution))
+            if period is not None and period.start == rollup.start:
+                period.dirty = True  # its next snapshot is newer than this one
+            else:
+                self._unsaved.setdefault((rollup.probe, rollup.resolution, rollup.start), rollup)
 
     def record_raw(self, result: StoredResult) -> None:
         """Queue a raw result for writing, without counting it."""

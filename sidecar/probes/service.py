@@ -33,6 +33,7 @@ LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5
 PRUNE_EVERY = 3600.0  # seconds between retention rounds
 PRUNE_BATCH = 5000
 MAX_HISTORY_POINTS = 10_000
+FLUSH_CHUNK = 250  # roll-ups packed and written at a time
 Listener = Callable[[Transition], None]
 HistoryResolution = Literal["raw", "minute", "hour", "day"]
 
@@ -71,6 +72,22 @@ class _Metrics:
             "Failed writes of probe results and roll-ups (retried at the next flush).",
             registry=registry,
         )
+
+
+class _Bound:
+    """One probe's metric children, looked up once (``labels()`` costs a lock and a dict lookup per call)."""
+
+    def __init__(self, metrics: _Metrics, probe: str, kind: str) -> None:
+        self._metrics, self._probe = metrics, probe
+        self.success = metrics.success.labels(probe, kind)
+        self.state = metrics.state.labels(probe)
+        self._phases: dict[str, Any] = {}
+
+    def phase(self, name: str) -> Any:
+        child = self._phases.get(name)
+        if child is None:
+            child = self._phases[name] = self._metrics.duration.labels(self._probe, name)
+        return child
 
 
 class _UptimeCollector(Collector):
@@ -119,6 +136,7 @@ class ProbeService:
         self._storage = storage
         self._probing = probing
         self._metrics = _Metrics(registry)
+        self._bound: dict[str, _Bound] = {}
         registry.register(_UptimeCollector(self))
         connectivity = probing.connectivity
         self._connectivity = Connectivity(
@@ -205,8 +223,17 @@ class ProbeService:
                 listener(transition)
 
     async def flush(self) -> None:
-        """Write the results and roll-ups gathered since the last flush; on failure keep them for the next."""
-        results, rollups = self.history.drain(self._wall_clock())
+        """Write the results and roll-ups gathered since the last flush; on failure keep them for the next.
+
+        Roll-ups go in chunks, so that packing them never holds the event loop for long.
+        """
+        now = self._wall_clock()
+        while True:
+            results, rollups = self.history.drain(now, limit=FLUSH_CHUNK)
+            if not await self._write(results, rollups) or len(rollups) < FLUSH_CHUNK:
+                return
+
+    async def _write(self, results: list[StoredResult], rollups: list[Rollup]) -> bool:
         try:
             if results:
                 await self._storage.insert_probe_results(results)
@@ -214,7 +241,7 @@ class ProbeService:
             self._metrics.history_errors.inc()
             log.warning("probe results not written", error=str(exc), results=len(results))
             self.history.requeue(results, rollups)
-            return
+            return False
         try:
             if rollups:
                 await self._storage.put_probe_rollups(rollups)
@@ -222,6 +249,8 @@ class ProbeService:
             self._metrics.history_errors.inc()
             log.warning("probe roll-ups not written", error=str(exc), rollups=len(rollups))
             self.history.requeue([], rollups)
+            return False
+        return True
 
     async def prune(self) -> int:
         """Delete results and roll-ups past their retention; how many rows went."""
@@ -252,18 +281,20 @@ class ProbeService:
                 self._pruned_at = loop.time()
 
     def _observe(self, run: Run, result: ProbeResult, health: ProbeHealth) -> None:
-        metrics, name = self._metrics, run.probe
-        metrics.success.labels(name, self._configs[name].kind).set(1 if result.ok else 0)
-        metrics.duration.labels(name, "total").set(result.duration)
+        bound = self._bound.get(run.probe)
+        if bound is None:
+            bound = self._bound[run.probe] = _Bound(self._metrics, run.probe, self._configs[run.probe].kind)
+        bound.success.set(1 if result.ok else 0)
+        bound.phase("total").set(result.duration)
         for phase, seconds in result.phases.items():
-            metrics.duration.labels(name, phase).set(seconds)
+            bound.phase(phase).set(seconds)
         if health.status in STATE_VALUES:
-            metrics.state.labels(name).set(STATE_VALUES[health.status])
+            bound.state.set(STATE_VALUES[health.status])
         if result.status_code is not None:
-            metrics.status_code.labels(name).set(result.status_code)
+            self._metrics.status_code.labels(run.probe).set(result.status_code)
         if result.cert_expiry is not None:
-            metrics.cert_expiry.labels(name).set(result.cert_expiry)
-        metrics.lag.observe(run.lag)
+            self._metrics.cert_expiry.labels(run.probe).set(result.cert_expiry)
+        self._metrics.lag.observe(run.lag)
 
     def view(self, name: str) -> dict[str, Any]:
         """One probe's state as the API shows it to a ``read`` token (errors are already shortened)."""

@@ -144,3 +144,14 @@ def test_an_older_period_never_overwrites_a_newer_one_in_its_slot() -> None:
     tally.add("minute", T0 + DAY, 1, 1)
     tally.add("minute", T0, 0, 1)  # same ring slot, a day older
     assert tally.ratios(T0 + DAY)["24h"] == 1.0
+
+
+def test_drain_in_chunks_hands_out_every_rollup_once() -> None:
+    history = ProbeHistory([f"p{i}" for i in range(5)])
+    for i in range(5):
+        history.record(result(T0 + i, probe=f"p{i}"))
+    chunks = [history.drain(T0 + 10, limit=3) for _ in range(5)]
+    assert [len(rollups) for _, rollups in chunks] == [3, 3, 3, 1, 0]
+    assert len(chunks[0][0]) == 5 and all(not results for results, _ in chunks[1:])
+    keys = [(r.probe, r.resolution) for _, rollups in chunks for r in rollups]
+    assert len(keys) == len(set(keys)) == 10
