@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
@@ -10,10 +11,12 @@ from opentelemetry.sdk.trace import SpanProcessor
 from prometheus_client import CollectorRegistry
 
 from sidecar.api import (
+    BREAKERS,
     ERRORS,
     INGEST,
     PROBES,
     STATS,
+    breakers_routes,
     errors_routes,
     logs_routes,
     otlp_routes,
@@ -21,6 +24,7 @@ from sidecar.api import (
     stats_routes,
     traces_routes,
 )
+from sidecar.breakers.service import BreakerService
 from sidecar.config import Config, RedactionConfig
 from sidecar.errortracking.service import ErrorTrackingService
 from sidecar.forward import LogForwarder
@@ -67,6 +71,7 @@ def create_app(
             *errors_routes(),
             *stats_routes(),
             *probes_routes(),
+            *breakers_routes(),
         ],
         clock=clock,
         span_processors=span_processors,
@@ -79,6 +84,16 @@ def create_app(
     errors = ErrorTrackingService(store, registry)
     app[ERRORS] = errors
     app.cleanup_ctx.append(errors.lifecycle)
+    # Breakers are built before the writers and probes that feed them, and stop after them.
+    breakers = BreakerService(
+        config.breakers,
+        registry,
+        store,
+        instance=uuid.uuid4().hex[:12],
+        shared_storage=config.storage.backend == "postgres",
+    )
+    app[BREAKERS] = breakers
+    app.cleanup_ctx.append(breakers.lifecycle)
     stats = Stats(StatsConfig(max_series=config.stats.max_series))
     app[STATS] = stats
     registry.register(stats.collector())
@@ -89,7 +104,7 @@ def create_app(
         redaction_policy(config.redaction),
         sinks=sinks,
         error_sinks=[errors.log_sink],
-        span_sinks=[errors.span_sink],
+        span_sinks=[errors.span_sink, breakers.span_sink],
         observe=stats.record_many,  # observations are extracted in the pipeline workers
     )
     app[INGEST] = ingest
@@ -97,6 +112,8 @@ def create_app(
     app[READINESS].append(("ingest", ingest.readiness))
     probes = ProbeService(config.probes, registry, store, config.probing)
     app[PROBES] = probes
+    probes.subscribe(breakers.on_probe_transition)
+    probes.subscribe_results(breakers.on_probe_result)
     app.cleanup_ctx.append(probes.lifecycle)
     job = _retention(config, store, registry)
     app.cleanup_ctx.append(job.lifecycle)

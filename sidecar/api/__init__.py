@@ -1,6 +1,7 @@
 """Thin HTTP handlers of the domain APIs, declared as route tables."""
 
-from ._keys import ERRORS, INGEST, PROBES, STATS
+from ._keys import BREAKERS, ERRORS, INGEST, PROBES, STATS
+from .breakers import breakers_routes
 from .errors import errors_routes
 from .logs import logs_routes
 from .otlp import otlp_routes
@@ -9,10 +10,12 @@ from .stats import stats_routes
 from .traces import traces_routes
 
 __all__ = [
+    "BREAKERS",
     "ERRORS",
     "INGEST",
     "PROBES",
     "STATS",
+    "breakers_routes",
     "errors_routes",
     "logs_routes",
     "otlp_routes",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from sidecar.breakers.service import BreakerService
 from sidecar.errortracking.service import ErrorTrackingService
 from sidecar.ingest.service import IngestService
 from sidecar.probes.service import ProbeService
@@ -13,3 +14,4 @@ INGEST = web.AppKey("ingest", IngestService)
 ERRORS = web.AppKey("errors", ErrorTrackingService)
 STATS = web.AppKey("stats", Stats)
 PROBES = web.AppKey("probes", ProbeService)
+BREAKERS = web.AppKey("breakers", BreakerService)

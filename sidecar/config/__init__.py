@@ -5,6 +5,8 @@ from ._loader import ENV_TOKENS, load_config, parse_config, render_config
 from ._model import (
     SCOPES,
     AuthConfig,
+    BreakerPolicy,
+    BreakersConfig,
     Config,
     CustomRuleConfig,
     ForwardConfig,
@@ -46,6 +48,8 @@ __all__ = [
     "ENV_TOKENS",
     "SCOPES",
     "AuthConfig",
+    "BreakerPolicy",
+    "BreakersConfig",
     "ByteSize",
     "Config",
     "ConnectivityConfig",

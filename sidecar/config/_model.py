@@ -318,7 +318,9 @@ class TracesConfig(Section):
     retention: PositiveDuration = 7 * 86400.0
 
 
-# The probes section lives in its own module, built from the types above.
+# The probes and breakers sections live in their own modules, built from the types above
+# (the package re-exports them from here, which keeps the import order one-way).
+from ._breakers import BreakerPolicy, BreakersConfig  # noqa: E402, F401
 from ._probes import ProbeConfig, ProbingConfig, unique_probe_names  # noqa: E402
 
 
@@ -339,3 +341,12 @@ class Config(Section):
     stats: StatsSection = StatsSection()
     probing: ProbingConfig = ProbingConfig()
     probes: Annotated[tuple[ProbeConfig, ...], AfterValidator(unique_probe_names)] = ()
+    breakers: BreakersConfig = BreakersConfig()
+
+    @model_validator(mode="after")
+    def _breaker_probes_exist(self) -> Config:
+        probes = {probe.name for probe in self.probes}
+        for provider, policy in self.breakers.providers.items():
+            if policy.probe is not None and policy.probe not in probes:
+                raise ValueError(f"breakers.providers.{provider}.probe: no probe is named {policy.probe!r}")
+        return self

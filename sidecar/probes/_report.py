@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
 from itertools import groupby
 from typing import Any, Literal
 
+from sidecar._time import rfc3339
 from sidecar.stats import LatencySketch
 
 from ._model import Rollup, Status
@@ -44,13 +44,6 @@ def component_statuses(probes: Iterable[tuple[str | None, Status]]) -> dict[str,
         if current is None or _SEVERITY[status] > _SEVERITY[current]:
             worst[component] = status
     return dict(sorted(worst.items()))
-
-
-def rfc3339(seconds: float | None) -> str | None:
-    """Unix seconds as an RFC 3339 UTC time with milliseconds."""
-    if seconds is None:
-        return None
-    return datetime.fromtimestamp(seconds, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def by_day(hours: Sequence[Rollup]) -> list[Rollup]:

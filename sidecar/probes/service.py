@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from sidecar._time import rfc3339
 from sidecar.config import ProbeConfig, ProbingConfig
 from sidecar.errors import StorageError
 from sidecar.storage import Storage
@@ -22,7 +23,7 @@ from ._checks_http import trace_config
 from ._connectivity import Connectivity, parse_target
 from ._history import WINDOW_PERIODS, ProbeHistory, period_start
 from ._model import RESOLUTION_SECONDS, ProbeResult, Rollup, StoredResult, Transition
-from ._report import DAY, by_day, component_statuses, overall_status, rfc3339, rollup_point
+from ._report import DAY, by_day, component_statuses, overall_status, rollup_point
 from ._scheduler import Run, Scheduler
 from ._state import ProbeHealth, shorten_error
 
@@ -35,6 +36,7 @@ PRUNE_BATCH = 5000
 MAX_HISTORY_POINTS = 10_000
 FLUSH_CHUNK = 250  # roll-ups packed and written at a time
 Listener = Callable[[Transition], None]
+ResultListener = Callable[[str, bool], None]  # probe, ok (results seen while offline are not passed on)
 HistoryResolution = Literal["raw", "minute", "hour", "day"]
 
 
@@ -147,6 +149,7 @@ class ProbeService:
         )
         self._wall_clock = wall_clock
         self._listeners: list[Listener] = []
+        self._result_listeners: list[ResultListener] = []
         self._scheduler: Scheduler | None = None
         self._pruned_at = float("-inf")
 
@@ -162,6 +165,10 @@ class ProbeService:
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener`` with every health transition."""
         self._listeners.append(listener)
+
+    def subscribe_results(self, listener: ResultListener) -> None:
+        """Call ``listener`` with every result (probe name, success) not seen while offline."""
+        self._result_listeners.append(listener)
 
     async def lifecycle(self, _app: object) -> AsyncIterator[None]:
         """aiohttp clean-up context: restore the history, schedule the probes, save the history at the end."""
@@ -217,6 +224,9 @@ class ProbeService:
         error = None if result.ok else shorten_error(result.error)
         self.history.record(StoredResult(run.probe, at, result.ok, result.duration, status_code, error, offline))
         self._observe(run, result, health)
+        if not offline:
+            for result_listener in self._result_listeners:
+                result_listener(run.probe, result.ok)
         if transition is not None:
             log.info("probe state changed", probe=run.probe, previous=transition.previous, current=transition.current)
             for listener in self._listeners:

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+import orjson
+
+from sidecar.audit import AuditEntry
 from sidecar.errors import StorageError
 from sidecar.logs import LogPage, LogQuery, LogRecord
 from sidecar.probes._model import RESOLUTION_SECONDS, Resolution, Rollup, StoredResult
@@ -40,6 +43,10 @@ EQUALITY_FILTERS = ("service", "request_id", "trace_id", "user", "action")
 SPAN_CHECKPOINT = ("ingest", "span_spool_checkpoint")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+_UINT64_MAX = 2**64 - 1
+# The smallest magnitude JSON (orjson) writes a float in with an exponent.
+_EXPONENT_FLOAT = 1e16
+_MAX_JSON_DEPTH = 64
 # A severity range this narrow (OpenTelemetry's is 1..24) is deleted value by value.
 _MAX_SEVERITY_VALUES = 32
 
@@ -181,6 +188,66 @@ def probe_rollup_row(rollup: Rollup) -> tuple[str, Resolution, int, int, int, by
     if not isinstance(sketch, bytes | bytearray | memoryview):
         raise StorageError(f"a rollup of probe {probe!r} cannot be stored: sketch must be bytes")
     return without_nul(probe), resolution, start, successes, total, bytes(sketch)
+
+
+def audit_row(entry: AuditEntry) -> tuple[float, str, str, str, str]:
+    """The ``audit_log`` column values of ``entry`` (``details`` as JSON text), checked alike for every backend.
+
+    ``entry.id`` is not one of them. NUL characters in the strings and anywhere in
+    ``details`` (keys included) become U+FFFD. Raises :class:`StorageError` for an ``at``
+    that is not a finite number, an ``actor``, ``action`` or ``target`` that is not text,
+    and ``details`` that is not a dict of plain JSON values (see :func:`stored_json`).
+    """
+    at, actor, action, target, details = entry.at, entry.actor, entry.action, entry.target, entry.details
+    if not _is_finite(at):
+        raise StorageError("an audit entry cannot be stored: at must be a finite number")
+    if not (isinstance(actor, str) and isinstance(action, str) and isinstance(target, str)):
+        raise StorageError("an audit entry cannot be stored: actor, action and target must be strings")
+    if not isinstance(details, dict):
+        raise StorageError(f"an audit entry of {action!r} cannot be stored: details must be a dict")
+    try:
+        data = orjson.dumps(stored_json(details))
+    except (TypeError, ValueError) as exc:  # orjson.JSONEncodeError is a TypeError
+        raise StorageError(f"an audit entry of {action!r} cannot be stored: details are not plain JSON: {exc}") from exc
+    return float(at), without_nul(actor), without_nul(action), without_nul(target), data.decode()
+
+
+def stored_json(value: Any, depth: int = 0) -> Any:
+    """A plain copy of the JSON value ``value`` as every backend stores and returns it.
+
+    Dicts with str keys, lists, tuples (copied as lists), str, int (64-bit), finite
+    float, bool and None; NUL characters become U+FFFD. JSONB keeps numbers as
+    decimals, so floats are copied as it returns them: -0.0 as 0.0, and one of
+    magnitude 1e16 or more that fits 64 bits (JSON writes it with an exponent, JSONB
+    as an integer) as the equal int. Raises ValueError or TypeError for any other
+    value, or for nesting deeper than 64 levels.
+    """
+    if depth > _MAX_JSON_DEPTH:
+        raise ValueError(f"nested deeper than {_MAX_JSON_DEPTH} levels")
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return str(without_nul(value))
+    if isinstance(value, int):
+        if not _INT64_MIN <= value <= _UINT64_MAX:
+            raise ValueError(f"integer {value} does not fit 64 bits")
+        return int(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value} is not a JSON number")
+        if abs(value) >= _EXPONENT_FLOAT and _INT64_MIN <= value <= _UINT64_MAX:
+            return int(value)
+        return float(value) + 0.0  # -0.0 becomes 0.0, as in JSONB
+    if isinstance(value, list | tuple):
+        return [stored_json(item, depth + 1) for item in value]
+    if isinstance(value, dict):
+        copy = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"key {key!r} is not a string")
+            copy[str(without_nul(key))] = stored_json(item, depth + 1)
+        return copy
+    raise TypeError(f"{type(value).__name__} is not a JSON type")
 
 
 def searchable(text: str) -> bool:
@@ -390,6 +457,43 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def delete_probe_rollups(self, resolution: Resolution, *, before: int, limit: int) -> int:
         """Delete at most ``limit`` rollups of ``resolution`` with ``start < before``, oldest first.
+
+        Returns how many went; retention calls it until that is less than ``limit``,
+        so every transaction stays small.
+        """
+
+    @abc.abstractmethod
+    async def append_audit(self, entry: AuditEntry) -> int:
+        """Store ``entry`` and return its id; ids increase with insertion order and are never reused.
+
+        ``entry.id`` is ignored. An entry that cannot be stored (see :func:`audit_row`)
+        raises :class:`StorageError` and stores nothing; NUL characters do not, they are
+        stored as U+FFFD on every backend.
+        """
+
+    @abc.abstractmethod
+    async def list_audit(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        """The first ``limit`` stored entries matching every filter given, newest (highest id) first.
+
+        Filters: ``since <= at < until``, ``action`` and ``target`` by equality, and
+        ``id < before_id`` to continue past the last entry of a previous page. Every entry
+        comes with its ``id`` and its ``details`` equal to what was stored, as
+        :func:`stored_json` copies it (key order is not kept: JSONB has its own);
+        ``[]`` when ``limit <= 0``.
+        """
+
+    @abc.abstractmethod
+    async def delete_audit(self, *, before: float, limit: int) -> int:
+        """Delete at most ``limit`` entries with ``at < before``, oldest first.
 
         Returns how many went; retention calls it until that is less than ``limit``,
         so every transaction stays small.

@@ -9,12 +9,13 @@ from typing import Any
 
 import asyncpg
 
+from sidecar.audit import AuditEntry
 from sidecar.errors import StorageError
 from sidecar.logs import LogPage, LogQuery, LogRecord
 from sidecar.probes._model import Resolution, Rollup, StoredResult
 from sidecar.traces import SpanRecord
 
-from . import _postgres_logs, _postgres_probes, _postgres_spans
+from . import _postgres_audit, _postgres_logs, _postgres_probes, _postgres_spans
 from ._base import AppliedMigration, Storage, check_not_newer, load_migrations
 
 # Any fixed number works: it only has to be the same for every replica.
@@ -272,6 +273,30 @@ class PostgresStorage(Storage):
         """Delete one bounded batch of old rollups."""
         async with self._connection("probe rollup delete") as connection:
             return await _postgres_probes.delete_probe_rollups(connection, resolution, before, limit)
+
+    async def append_audit(self, entry: AuditEntry) -> int:
+        """Insert one entry; its id."""
+        async with self._connection("audit append") as connection:
+            return await _postgres_audit.append_audit(connection, entry)
+
+    async def list_audit(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        """One page of matching entries, newest first."""
+        async with self._connection("audit read") as connection:
+            return await _postgres_audit.list_audit(connection, since, until, action, target, before_id, limit)
+
+    async def delete_audit(self, *, before: float, limit: int) -> int:
+        """Delete one bounded batch of old entries."""
+        async with self._connection("audit delete") as connection:
+            return await _postgres_audit.delete_audit(connection, before, limit)
 
 
 async def _init_connection(connection: asyncpg.Connection) -> None:

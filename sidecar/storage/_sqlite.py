@@ -13,12 +13,13 @@ from typing import Any, TypeVar
 
 import orjson
 
+from sidecar.audit import AuditEntry
 from sidecar.errors import StorageError
 from sidecar.logs import LogPage, LogQuery, LogRecord
 from sidecar.probes._model import Resolution, Rollup, StoredResult
 from sidecar.traces import SpanRecord
 
-from . import _log_blocks, _sqlite_logs, _sqlite_probes, _sqlite_spans
+from . import _log_blocks, _sqlite_audit, _sqlite_logs, _sqlite_probes, _sqlite_spans
 from ._base import AppliedMigration, Migration, Storage, check_not_newer, load_migrations
 
 T = TypeVar("T")
@@ -294,6 +295,27 @@ class SqliteStorage(Storage):
     async def delete_probe_rollups(self, resolution: Resolution, *, before: int, limit: int) -> int:
         """Delete one bounded batch of old rollups."""
         return await self.write(_sqlite_probes.delete_probe_rollups, resolution, before, limit)
+
+    async def append_audit(self, entry: AuditEntry) -> int:
+        """Insert one entry; its id."""
+        return await self.write(_sqlite_audit.append_audit, entry)
+
+    async def list_audit(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        """One page of matching entries, newest first."""
+        return await self.read(_sqlite_audit.list_audit, since, until, action, target, before_id, limit)
+
+    async def delete_audit(self, *, before: float, limit: int) -> int:
+        """Delete one bounded batch of old entries."""
+        return await self.write(_sqlite_audit.delete_audit, before, limit)
 
 
 def _set_wal(db: sqlite3.Connection, busy_timeout: float) -> None:

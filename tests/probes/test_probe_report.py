@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from sidecar._time import rfc3339
 from sidecar.probes._model import Rollup, Status
-from sidecar.probes._report import by_day, component_statuses, overall_status, rfc3339, rollup_point
+from sidecar.probes._report import by_day, component_statuses, overall_status, rollup_point
 from sidecar.stats import LatencySketch
 
 T0 = 1_700_000_000 // 86400 * 86400
