@@ -23,6 +23,7 @@ PRODUCTION_ENV = {
     "OPENAI_PROBE_AUTHORIZATION": "Bearer sk-x",
     "RESEND_PROBE_AUTHORIZATION": "Bearer re_x",
     "SENDGRID_PROBE_AUTHORIZATION": "Bearer SG.x",
+    "SIDECAR_REDIS_URL": "redis://cache:6379/0",
 }
 
 
