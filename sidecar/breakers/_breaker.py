@@ -119,6 +119,7 @@ class ProviderBreaker:
             throw_new_error_on_trip=False,
         )
         self._seen: BreakerState = self.breaker_state  # the last state of pybreaker this object knows of
+        self._failures = self._cb.fail_counter  # read with the state, never on a view (Redis is I/O)
         if self._seen == "open":
             self.opened_at = clock()
 
@@ -128,14 +129,19 @@ class ProviderBreaker:
         return _STATES[self._cb.current_state]
 
     @property
+    def seen_state(self) -> BreakerState:
+        """pybreaker's state as last read (no storage access)."""
+        return self._seen
+
+    @property
     def state(self) -> BreakerState:
         """The state shown: the override's, else pybreaker's."""
         return self.override.mode if self.override is not None else self._seen
 
     @property
     def failures(self) -> int:
-        """Consecutive failures counted while closed."""
-        return self._cb.fail_counter
+        """Consecutive failures counted while closed, as last read."""
+        return self._failures
 
     @property
     def next_attempt_at(self) -> float | None:
@@ -150,6 +156,7 @@ class ProviderBreaker:
             self._cb.call(_succeed if ok else _fail)
         if self._ratio is not None and self._seen == "closed" and self._ratio.add(ok, at):
             self._cb.open()
+        self._failures = self._cb.fail_counter
 
     def trip(self) -> None:
         """Open at once (the provider's probe went down)."""
@@ -169,6 +176,7 @@ class ProviderBreaker:
     def sync(self) -> None:
         """Adopt pybreaker's stored state when another replica changed it (shared storage)."""
         current = self.breaker_state
+        self._failures = self._cb.fail_counter
         if current != self._seen:
             self._changed(self._seen, current)
 

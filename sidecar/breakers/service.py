@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -107,7 +108,8 @@ class BreakerService:
         self.breakers: dict[str, ProviderBreaker] = {}
         self._closed_since: dict[str, float | None] = {}
         self._changed_at: dict[str, float] = {}  # provider -> when its shown state last changed
-        self._changes: list[tuple[str, BreakerState, BreakerState]] = []  # filled by breaker listeners
+        # Filled by breaker listeners, possibly on the Redis thread; drained on the loop.
+        self._changes: deque[tuple[str, BreakerState, BreakerState]] = deque()
         self._unsaved: set[str] = set()
         self._listeners: list[Callable[[Event], None]] = []
         self._executor: ThreadPoolExecutor | None = None
@@ -316,15 +318,15 @@ class BreakerService:
     def _settle(self) -> None:
         """Act on noted changes: events, metrics, saving; then decide every group again."""
         now = self._clock()
-        changes, self._changes = self._changes, []
-        for provider, previous, current in changes:
+        while self._changes:
+            provider, previous, current = self._changes.popleft()
             group = self._group_of[provider]
             self._closed_since[provider] = now if current == "closed" else None
             self._changed_at[provider] = now
             self._unsaved.add(provider)
             self._metrics.transitions.labels(group, provider, current).inc()
             breaker = self.breakers[provider]
-            reason = f"forced {breaker.override.mode}: {breaker.override.reason}" if breaker.override else "breaker"
+            reason = _reason(breaker, current)
             log.info("breaker state changed", group=group, provider=provider, previous=previous, current=current)
             self._emit(BreakerTransition(group, provider, previous, current, now, reason))
         for provider, breaker in self.breakers.items():
@@ -398,7 +400,7 @@ class BreakerService:
         breaker = self.breakers[provider]
         override = breaker.override
         return {
-            "state": breaker.breaker_state,
+            "state": breaker.seen_state,
             "opened_at": breaker.opened_at,
             "changed_at": self._changed_at[provider],
             "instance": self._instance,
@@ -457,3 +459,15 @@ class BreakerService:
                 )
             elif not override:
                 breaker.override = None
+
+
+def _reason(breaker: ProviderBreaker, state: BreakerState) -> str:
+    """Why a breaker is in ``state``, for the transition event."""
+    if breaker.override is not None:
+        return f"forced {breaker.override.mode} by {breaker.override.actor}: {breaker.override.reason}"
+    policy = breaker.policy
+    if state == "open":
+        return "failures reached the policy's threshold, or its probe went down"
+    if state == "half_open":
+        return f"open for {policy.reset_timeout:g}s: trial calls let through"
+    return f"{policy.success_threshold} trial calls succeeded"

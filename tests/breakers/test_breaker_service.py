@@ -141,7 +141,7 @@ async def test_an_override_holds_until_it_expires_and_is_audited(make: Make, sto
         await service.force("anthropic", "open", reason="incident 42", actor="oncall", expires_at=clock.now + 600)
         view = service.view("ai")
         assert view["active"] == "openai" and view["providers"][0]["override"]["actor"] == "oncall"
-        assert isinstance(events[0], BreakerTransition) and events[0].reason == "forced open: incident 42"
+        assert isinstance(events[0], BreakerTransition) and events[0].reason == "forced open by oncall: incident 42"
         await service.record([Outcome("anthropic", True, clock.now)] * 5)
         assert service.view("ai")["providers"][0]["state"] == "open"  # held, whatever the outcomes say
         clock.now += 600
