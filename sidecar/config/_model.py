@@ -320,6 +320,15 @@ class TracesConfig(Section):
 
 # The probes and breakers sections live in their own modules, built from the types above
 # (the package re-exports them from here, which keeps the import order one-way).
+from ._alerting import (  # noqa: E402, F401
+    AlertingConfig,
+    IncidentsConfig,
+    InhibitRule,
+    MaintenanceWindow,
+    ReceiverConfig,
+    RouteConfig,
+    parse_matcher,
+)
 from ._breakers import BreakerPolicy, BreakersConfig  # noqa: E402, F401
 from ._probes import ProbeConfig, ProbingConfig, unique_probe_names  # noqa: E402
 
@@ -342,6 +351,7 @@ class Config(Section):
     probing: ProbingConfig = ProbingConfig()
     probes: Annotated[tuple[ProbeConfig, ...], AfterValidator(unique_probe_names)] = ()
     breakers: BreakersConfig = BreakersConfig()
+    alerting: AlertingConfig = AlertingConfig()
 
     @model_validator(mode="after")
     def _breaker_probes_exist(self) -> Config:

@@ -145,6 +145,12 @@ class IngestService:
                 return "spool is full" if writer.storage_healthy else "spool is full and storage is down"
         return None
 
+    def fill_ratio(self) -> float:
+        """How full ingest is, 0-1: the fuller of the pipeline queue and the two spools."""
+        ratios = [self.runner.pending / self.runner.max_pending if self.runner.max_pending else 0.0]
+        ratios += [spool.size_bytes / self._spool_max for spool in (self.spool, self.span_spool) if self._spool_max]
+        return min(1.0, max(ratios))
+
     def pseudonymize_user(self, value: str) -> str | None:
         """The stored form of a user id given in a search (None when user ids are not kept)."""
         return self.redactor.pseudonymize(value) if self.redactor.can_pseudonymize else None
