@@ -6,30 +6,46 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 
+import structlog
 from aiohttp import web
 from opentelemetry.sdk.trace import SpanProcessor
 from prometheus_client import CollectorRegistry
 
+from sidecar.alerting.service import AlertingService
+from sidecar.alerting.sources import (
+    ErrorSignals,
+    breaker_signals,
+    ingest_signals,
+    probe_signals,
+    stats_signals,
+)
 from sidecar.api import (
+    ALERTING,
     BREAKERS,
     ERRORS,
+    INCIDENTS,
     INGEST,
     PROBES,
     STATS,
+    alerting_routes,
+    audit_routes,
     breakers_routes,
     errors_routes,
+    incidents_routes,
     logs_routes,
     otlp_routes,
     probes_routes,
     stats_routes,
     traces_routes,
 )
+from sidecar.audit import AuditEntry
 from sidecar.breakers.service import BreakerService
 from sidecar.config import Config, RedactionConfig
 from sidecar.errortracking.service import ErrorTrackingService
 from sidecar.forward import LogForwarder
-from sidecar.http import READINESS, REGISTRY, STORAGE
+from sidecar.http import READINESS, REGISTRY, RELOAD_HOOKS, STORAGE
 from sidecar.http import create_app as create_http_app
+from sidecar.incidents.service import IncidentService
 from sidecar.ingest.service import IngestService, Sink
 from sidecar.logs import LEVELS
 from sidecar.probes.service import ProbeService
@@ -37,6 +53,8 @@ from sidecar.redact import CustomRule, RedactionPolicy
 from sidecar.retention import RetentionJob
 from sidecar.stats import Stats, StatsConfig
 from sidecar.storage import Storage
+
+log = structlog.get_logger("sidecar.app")
 
 
 def redaction_policy(config: RedactionConfig) -> RedactionPolicy:
@@ -72,6 +90,9 @@ def create_app(
             *stats_routes(),
             *probes_routes(),
             *breakers_routes(),
+            *alerting_routes(),
+            *incidents_routes(),
+            *audit_routes(),
         ],
         clock=clock,
         span_processors=span_processors,
@@ -117,7 +138,43 @@ def create_app(
     app.cleanup_ctx.append(probes.lifecycle)
     job = _retention(config, store, registry)
     app.cleanup_ctx.append(job.lifecycle)
+    _alerting(app, config, probes, stats, breakers, ingest, errors)
     return app
+
+
+def _alerting(
+    app: web.Application,
+    config: Config,
+    probes: ProbeService,
+    stats: Stats,
+    breakers: BreakerService,
+    ingest: IngestService,
+    errors: ErrorTrackingService,
+) -> None:
+    """Alert rules over every service's signals, and the incidents their alerts open (started last, stopped first)."""
+    registry, store = app[REGISTRY], app[STORAGE]
+    public = config.alerting.incidents.public_components
+    if public is None:
+        public = tuple(sorted({probe.component for probe in config.probes if probe.component}))
+    incidents = IncidentService(config.alerting.incidents, public, registry, store)
+    app[INCIDENTS] = incidents
+    app.cleanup_ctx.append(incidents.lifecycle)
+    sources = [probe_signals(probes), stats_signals(stats), breaker_signals(breakers), ingest_signals(ingest),
+               ErrorSignals(errors)]  # fmt: skip
+    alerting = AlertingService(config.alerting, registry, store, sources=sources)
+    app[ALERTING] = alerting
+    alerting.subscribe(incidents.on_alert_change)
+    # Signals that change in steps are evaluated at once, not at the next interval.
+    probes.subscribe(lambda transition: alerting.trigger())
+    breakers.subscribe(lambda event: alerting.trigger())
+    app.cleanup_ctx.append(alerting.lifecycle)
+
+    async def reload_rules() -> None:
+        count = alerting.reload()
+        log.info("alert rules reloaded", rules=count)
+        await store.append_audit(AuditEntry(time.time(), "SIGHUP", "config.reload", "alert rules", {"rules": count}))
+
+    app[RELOAD_HOOKS].append(reload_rules)
 
 
 def _forwarding(app: web.Application, config: Config) -> list[Sink]:
@@ -146,6 +203,7 @@ def _retention(config: Config, store: Storage, registry: CollectorRegistry) -> R
         interval=retention.interval,
         registry=registry,
         span_retention=config.traces.retention,
+        audit_retention=config.audit.retention,
     )
 
 

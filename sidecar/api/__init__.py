@@ -1,8 +1,11 @@
 """Thin HTTP handlers of the domain APIs, declared as route tables."""
 
-from ._keys import BREAKERS, ERRORS, INGEST, PROBES, STATS
+from ._keys import ALERTING, BREAKERS, ERRORS, INCIDENTS, INGEST, PROBES, STATS
+from .alerting import alerting_routes
+from .audit import audit_routes
 from .breakers import breakers_routes
 from .errors import errors_routes
+from .incidents import incidents_routes
 from .logs import logs_routes
 from .otlp import otlp_routes
 from .probes import probes_routes
@@ -10,13 +13,18 @@ from .stats import stats_routes
 from .traces import traces_routes
 
 __all__ = [
+    "ALERTING",
     "BREAKERS",
     "ERRORS",
+    "INCIDENTS",
     "INGEST",
     "PROBES",
     "STATS",
+    "alerting_routes",
+    "audit_routes",
     "breakers_routes",
     "errors_routes",
+    "incidents_routes",
     "logs_routes",
     "otlp_routes",
     "probes_routes",

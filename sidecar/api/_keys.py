@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from sidecar.alerting.service import AlertingService
 from sidecar.breakers.service import BreakerService
 from sidecar.errortracking.service import ErrorTrackingService
+from sidecar.incidents.service import IncidentService
 from sidecar.ingest.service import IngestService
 from sidecar.probes.service import ProbeService
 from sidecar.stats import Stats
@@ -15,3 +17,5 @@ ERRORS = web.AppKey("errors", ErrorTrackingService)
 STATS = web.AppKey("stats", Stats)
 PROBES = web.AppKey("probes", ProbeService)
 BREAKERS = web.AppKey("breakers", BreakerService)
+ALERTING = web.AppKey("alerting", AlertingService)
+INCIDENTS = web.AppKey("incidents", IncidentService)

@@ -17,6 +17,7 @@ from sidecar.config import parse_duration
 from sidecar.errors import BadRequest, NotFound, Unavailable, ValidationFailed
 from sidecar.http import JSON, Param, Reply, Route, json_response, principal_of, read_json
 
+from ._audit import audit
 from ._keys import BREAKERS
 
 MAX_OUTCOMES = 10_000  # per request
@@ -179,8 +180,13 @@ async def force_breaker(request: web.Request) -> web.Response:
     if expires_at is not None and expires_at <= time.time():
         raise ValidationFailed("expires_at: must be in the future")
     mode = None if force.mode == "auto" else force.mode
+    before = service.provider_view(provider)
     await service.force(provider, mode, reason=force.reason, actor=principal_of(request).name, expires_at=expires_at)
-    return json_response(service.provider_view(provider))
+    after = service.provider_view(provider)
+    await audit(request, "breaker.force", provider, before=before, after=after,
+                details={"mode": force.mode, "reason": force.reason, "expires_at": after["override"] and
+                         after["override"]["expires_at"]})  # fmt: skip
+    return json_response(after)
 
 
 async def get_failover(request: web.Request) -> web.StreamResponse:

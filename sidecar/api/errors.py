@@ -12,6 +12,7 @@ from sidecar.errors import BadRequest
 from sidecar.errortracking import SORT_KEYS, STATUSES
 from sidecar.http import JSON, Param, Reply, Route, json_response, read_json
 
+from ._audit import audit
 from ._keys import ERRORS
 from ._params import parse_int, parse_time_ns
 
@@ -122,6 +123,8 @@ async def patch_error(request: web.Request) -> web.Response:
     body = await read_json(request)
     if not isinstance(body, dict) or set(body) != {"status"} or not isinstance(body["status"], str):
         raise BadRequest('the body must be {"status": "unresolved" | "resolved" | "ignored"}')
-    service = request.app[ERRORS]
-    group = service.tracker.set_status(request.match_info["id"], body["status"])
+    service, group_id = request.app[ERRORS], request.match_info["id"]
+    before = service.tracker.get(group_id).status
+    group = service.tracker.set_status(group_id, body["status"])
+    await audit(request, "error_group.status", group_id, before={"status": before}, after={"status": group.status})
     return json_response(group.to_json(time.time_ns()))

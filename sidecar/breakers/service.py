@@ -15,7 +15,6 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from sidecar._aio import cancel_and_wait
 from sidecar._time import rfc3339
-from sidecar.audit import AuditEntry
 from sidecar.config import BreakersConfig
 from sidecar.errors import StorageError
 from sidecar.probes import Transition
@@ -227,7 +226,7 @@ class BreakerService:
     async def force(
         self, provider: str, mode: ForceMode | None, *, reason: str, actor: str, expires_at: float | None
     ) -> None:
-        """Hold ``provider``'s breaker open or closed (``mode`` None: back to automatic); audited."""
+        """Hold ``provider``'s breaker open or closed (``mode`` None: back to automatic)."""
         breaker = self.breakers[provider]
         before = breaker.state
         now = self._clock()
@@ -235,11 +234,6 @@ class BreakerService:
         if breaker.state != before:
             self._changes.append((provider, before, breaker.state))
         self._unsaved.add(provider)
-        details = {"mode": mode or "auto", "reason": reason, "expires_at": rfc3339(expires_at)}
-        try:
-            await self._storage.append_audit(AuditEntry(now, actor, "breaker.force", provider, details))
-        except StorageError as exc:
-            log.warning("breaker override not audited", provider=provider, error=str(exc))
         log.info("breaker override", provider=provider, mode=mode or "auto", actor=actor)
         self._settle()
 

@@ -1,4 +1,4 @@
-"""``sidecar run | check-config | token new``."""
+"""``sidecar run | check-config | token new | audit verify``."""
 
 from __future__ import annotations
 
@@ -51,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     new.add_argument("--name", required=True)
     new.add_argument("--scopes", required=True, help=f"comma-separated, from {', '.join(SCOPES)}")
     new.set_defaults(command=_token_new)
+
+    audit = commands.add_parser("audit", help="the audit trail").add_subparsers(metavar="ACTION")
+    verify = audit.add_parser("verify", help="check the audit trail's hash chain (exit 1 if tampered with)")
+    verify.add_argument("--config", type=Path, help=f"config file (default: {DEFAULT_CONFIG} if present)")
+    verify.add_argument("--data-dir", metavar="DIR", help="overrides data_dir")
+    verify.set_defaults(command=_audit_verify)
     return parser
 
 
@@ -121,6 +127,41 @@ def _token_new(args: argparse.Namespace) -> int:
     print(f"  - {{name: {args.name}, scopes: [{', '.join(scopes)}], sha256: {hash_token(token)}}}")
     print(f"or in the environment: SIDECAR_API_TOKENS={args.name}:{'+'.join(scopes)}:{token}")
     return 0
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    """Exit 0 for an intact trail, 1 for a tampered one, 2 for a bad config or unreachable storage."""
+    from sidecar.audit import AuditVerification
+    from sidecar.storage import SqliteStorage, create_storage
+
+    overrides: dict[str, Any] = {"data_dir": args.data_dir} if args.data_dir else {}
+    try:
+        config = _load(args.config, overrides)
+    except ConfigError as exc:
+        _print_problems(exc)
+        return 2
+    storage = create_storage(config.storage, config.data_dir)
+    if isinstance(storage, SqliteStorage) and not storage.path.exists():  # opening would create an empty one
+        print(f"cannot read the audit log: no SQLite database at {storage.path}", file=sys.stderr)
+        return 2
+
+    async def verify() -> AuditVerification:
+        await storage.open()
+        try:
+            return await storage.verify_audit()
+        finally:
+            await storage.close()
+
+    try:
+        result = asyncio.run(verify())
+    except (StorageError, OSError) as exc:
+        print(f"cannot read the audit log: {exc}", file=sys.stderr)
+        return 2
+    if result.ok:
+        print(f"audit log intact: {result.checked} records checked")
+        return 0
+    print(f"audit log TAMPERED: {result.problem}")
+    return 1
 
 
 def _print_problems(exc: ConfigError) -> None:

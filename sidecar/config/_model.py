@@ -312,6 +312,12 @@ class StatsSection(Section):
     max_series: int = Field(10_000, ge=1)
 
 
+class AuditConfig(Section):
+    """The audit trail of admin actions."""
+
+    retention: PositiveDuration = 365 * 86400.0
+
+
 class TracesConfig(Section):
     """Stored spans."""
 
@@ -324,6 +330,7 @@ from ._alerting import (  # noqa: E402, F401
     AlertingConfig,
     IncidentsConfig,
     InhibitRule,
+    LabelMatcher,
     MaintenanceWindow,
     ReceiverConfig,
     RouteConfig,
@@ -352,6 +359,7 @@ class Config(Section):
     probes: Annotated[tuple[ProbeConfig, ...], AfterValidator(unique_probe_names)] = ()
     breakers: BreakersConfig = BreakersConfig()
     alerting: AlertingConfig = AlertingConfig()
+    audit: AuditConfig = AuditConfig()
 
     @model_validator(mode="after")
     def _breaker_probes_exist(self) -> Config:

@@ -22,6 +22,7 @@ from ._keys import (
     IP_LIMITER,
     READINESS,
     REGISTRY,
+    RELOAD_HOOKS,
     ROUTE_SPECS,
     STORAGE,
     TOKEN_LIMITER,
@@ -63,6 +64,7 @@ def create_app(
         limits.per_ip.rate, limits.per_ip.burst, max_keys=limits.max_tracked_clients, clock=clock
     )
     app[READINESS] = []
+    app[RELOAD_HOOKS] = []
     _add_routes(app, [*system_routes(config), *routes])
     app.cleanup_ctx.append(_storage_lifecycle)
 

@@ -27,4 +27,6 @@ TOKEN_LIMITER = web.AppKey("token_limiter", RateLimiter)
 IP_LIMITER = web.AppKey("ip_limiter", RateLimiter)
 CLOCK = web.AppKey("clock", Callable[[], float])
 READINESS = web.AppKey("readiness", list[tuple[str, ReadinessCheck]])
+RELOAD_HOOKS = web.AppKey("reload_hooks", list[Callable[[], Awaitable[None]]])
+"""Run on SIGHUP (rules files read again), in order."""
 ROUTE_SPECS = web.AppKey("route_specs", dict[Any, Any])

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
+from typing import Any
 
 import structlog
 from aiohttp import web
+
+from ._keys import RELOAD_HOOKS
 
 log = structlog.get_logger("sidecar.server")
 
@@ -43,13 +46,30 @@ async def serve(
             started.set_result(addresses)
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
+        reloads: set[asyncio.Task[None]] = set()
+        loop.add_signal_handler(signal.SIGHUP, lambda: _spawn(reloads, _reload(app)))
         await stop.wait()
         log.info("shutting down", grace_seconds=shutdown_timeout)
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
         await runner.cleanup()
     log.info("stopped")
+
+
+async def _reload(app: web.Application) -> None:
+    log.info("reloading on SIGHUP")
+    for hook in app.get(RELOAD_HOOKS, []):
+        try:
+            await hook()
+        except Exception as exc:  # a bad file keeps what runs now
+            log.error("reload failed; keeping the current configuration", error=str(exc))
+
+
+def _spawn(tasks: set[asyncio.Task[None]], work: Any) -> None:
+    task = asyncio.get_running_loop().create_task(work)
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
 
 
 def _url(address: object) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 import structlog
@@ -35,11 +35,13 @@ class RetentionJob:
         interval: float,
         registry: CollectorRegistry,
         span_retention: float | None = None,
+        audit_retention: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._storage = storage
         self._retention = retention
         self._span_retention = span_retention
+        self._audit_retention = audit_retention
         self._batch_size = batch_size
         self._interval = interval
         self._clock = clock
@@ -53,6 +55,11 @@ class RetentionJob:
             self.deleted.labels(level)
         self.spans_deleted = Counter(
             "sidecar_spans_retention_deleted", "Spans deleted by retention.", registry=registry
+        )
+        self.audit_deleted = Counter(
+            "sidecar_audit_retention_deleted",
+            "Audit records deleted by retention (the chain keeps its anchor).",
+            registry=registry,
         )
 
     async def run_once(self) -> int:
@@ -73,14 +80,20 @@ class RetentionJob:
                     break
                 await asyncio.sleep(0)
         if self._span_retention is not None:
-            total += await self._delete_spans(now_ns - int(self._span_retention * 1e9))
+            cutoff_ns, limit = now_ns - int(self._span_retention * 1e9), self._batch_size
+            spans = self._storage.delete_spans
+            total += await self._batches(lambda: spans(before_ns=cutoff_ns, limit=limit), self.spans_deleted)
+        if self._audit_retention is not None:
+            cutoff, limit = now_ns / 1e9 - self._audit_retention, self._batch_size
+            audit = self._storage.delete_audit
+            total += await self._batches(lambda: audit(before=cutoff, limit=limit), self.audit_deleted)
         return total
 
-    async def _delete_spans(self, before_ns: int) -> int:
+    async def _batches(self, delete: Callable[[], Awaitable[int]], counter: Counter) -> int:
         total = 0
         while True:
-            deleted = await self._storage.delete_spans(before_ns=before_ns, limit=self._batch_size)
-            self.spans_deleted.inc(deleted)
+            deleted = await delete()
+            counter.inc(deleted)
             total += deleted
             if deleted < self._batch_size:
                 return total

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from sidecar.audit import AuditEntry
+from sidecar.audit import GENESIS_HASH, USER_AGENT_MAX, AuditEntry, AuditVerification, entry_hash
 from sidecar.errors import StorageError
 from sidecar.logs import LogPage, LogQuery, LogRecord
 from sidecar.probes._model import RESOLUTION_SECONDS, Resolution, Rollup, StoredResult
@@ -49,6 +49,22 @@ _EXPONENT_FLOAT = 1e16
 _MAX_JSON_DEPTH = 64
 # A severity range this narrow (OpenTelemetry's is 1..24) is deleted value by value.
 _MAX_SEVERITY_VALUES = 32
+# The ``audit_log`` columns holding an entry, in the order of :func:`audit_row` (``id`` is not one of them).
+AUDIT_COLUMNS = (
+    "at",
+    "actor",
+    "action",
+    "target",
+    "details",
+    "ip",
+    "user_agent",
+    "before_state",
+    "after_state",
+    "prev_hash",
+    "hash",
+)
+# Entries read per page by Storage.verify_audit.
+AUDIT_VERIFY_PAGE = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,26 +206,82 @@ def probe_rollup_row(rollup: Rollup) -> tuple[str, Resolution, int, int, int, by
     return without_nul(probe), resolution, start, successes, total, bytes(sketch)
 
 
-def audit_row(entry: AuditEntry) -> tuple[float, str, str, str, str]:
-    """The ``audit_log`` column values of ``entry`` (``details`` as JSON text), checked alike for every backend.
+def stored_audit(entry: AuditEntry) -> AuditEntry:
+    """``entry`` as every backend stores and returns it (``id`` and the hashes unset), checked alike.
 
-    ``entry.id`` is not one of them. NUL characters in the strings and anywhere in
-    ``details`` (keys included) become U+FFFD. Raises :class:`StorageError` for an ``at``
-    that is not a finite number, an ``actor``, ``action`` or ``target`` that is not text,
-    and ``details`` that is not a dict of plain JSON values (see :func:`stored_json`).
+    NUL characters in the strings and anywhere in the JSON fields (keys included) become
+    U+FFFD; ``at`` becomes a float; ``user_agent`` is cut to :data:`USER_AGENT_MAX`
+    characters; ``details``, ``before`` and ``after`` are copied by :func:`stored_json`.
+    Raises :class:`StorageError` for an ``at`` that is not a finite number, an ``actor``,
+    ``action`` or ``target`` that is not text, an ``ip`` or ``user_agent`` that is neither
+    text nor None, ``details`` that is not a dict of plain JSON values, or ``before`` /
+    ``after`` that is neither such a dict nor None.
     """
     at, actor, action, target, details = entry.at, entry.actor, entry.action, entry.target, entry.details
     if not _is_finite(at):
         raise StorageError("an audit entry cannot be stored: at must be a finite number")
     if not (isinstance(actor, str) and isinstance(action, str) and isinstance(target, str)):
         raise StorageError("an audit entry cannot be stored: actor, action and target must be strings")
+    if not (isinstance(entry.ip, str | None) and isinstance(entry.user_agent, str | None)):
+        raise StorageError(f"an audit entry of {action!r} cannot be stored: ip and user_agent must be strings or None")
     if not isinstance(details, dict):
         raise StorageError(f"an audit entry of {action!r} cannot be stored: details must be a dict")
+    if not (isinstance(entry.before, dict | None) and isinstance(entry.after, dict | None)):
+        raise StorageError(f"an audit entry of {action!r} cannot be stored: before and after must be dicts or None")
     try:
-        data = orjson.dumps(stored_json(details))
+        plain = [None if value is None else stored_json(value) for value in (details, entry.before, entry.after)]
+    except (TypeError, ValueError) as exc:
+        raise StorageError(
+            f"an audit entry of {action!r} cannot be stored: details, before or after are not plain JSON: {exc}"
+        ) from exc
+    user_agent = without_nul(entry.user_agent)
+    return AuditEntry(
+        float(at),
+        str(without_nul(actor)),
+        str(without_nul(action)),
+        str(without_nul(target)),
+        plain[0],
+        ip=without_nul(entry.ip),
+        user_agent=None if user_agent is None else str(user_agent[:USER_AGENT_MAX]),
+        before=plain[1],
+        after=plain[2],
+    )
+
+
+AuditRow = tuple[float, str, str, str, str, str | None, str | None, str | None, str | None, str, str]
+
+
+def audit_row(entry: AuditEntry, prev_hash: str) -> AuditRow:
+    """The ``audit_log`` column values of ``entry`` chained to ``prev_hash``, in :data:`AUDIT_COLUMNS` order.
+
+    The values of :func:`stored_audit` (raising as it does), the JSON ones as JSON
+    text (NULL for a missing ``before`` or ``after``), then ``prev_hash`` and the
+    entry's :func:`~sidecar.audit.entry_hash` over exactly those stored values.
+    """
+    stored = stored_audit(entry)
+    try:
+        details, before, after = (
+            None if value is None else orjson.dumps(value).decode()
+            for value in (stored.details, stored.before, stored.after)
+        )
     except (TypeError, ValueError) as exc:  # orjson.JSONEncodeError is a TypeError
-        raise StorageError(f"an audit entry of {action!r} cannot be stored: details are not plain JSON: {exc}") from exc
-    return float(at), without_nul(actor), without_nul(action), without_nul(target), data.decode()
+        raise StorageError(
+            f"an audit entry of {entry.action!r} cannot be stored: details are not plain JSON: {exc}"
+        ) from exc
+    assert details is not None
+    return (
+        stored.at,
+        stored.actor,
+        stored.action,
+        stored.target,
+        details,
+        stored.ip,
+        stored.user_agent,
+        before,
+        after,
+        prev_hash,
+        entry_hash(stored, prev_hash),
+    )
 
 
 def stored_json(value: Any, depth: int = 0) -> Any:
@@ -464,11 +536,16 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def append_audit(self, entry: AuditEntry) -> int:
-        """Store ``entry`` and return its id; ids increase with insertion order and are never reused.
+        """Store ``entry`` chained to the newest stored entry and return its id.
 
-        ``entry.id`` is ignored. An entry that cannot be stored (see :func:`audit_row`)
-        raises :class:`StorageError` and stores nothing; NUL characters do not, they are
-        stored as U+FFFD on every backend.
+        Ids increase with insertion order and are never reused. In the same transaction,
+        serialised with every other append (and retention), ``prev_hash`` is set to the
+        newest entry's ``hash`` (else the retention anchor's, else
+        :data:`~sidecar.audit.GENESIS_HASH`) and ``hash`` to
+        :func:`~sidecar.audit.entry_hash` of the entry as stored (see :func:`stored_audit`).
+        ``entry.id``, ``entry.prev_hash`` and ``entry.hash`` are ignored. An entry that
+        cannot be stored raises :class:`StorageError` and stores nothing; NUL characters
+        do not, they are stored as U+FFFD on every backend.
         """
 
     @abc.abstractmethod
@@ -486,18 +563,64 @@ class Storage(abc.ABC):
 
         Filters: ``since <= at < until``, ``action`` and ``target`` by equality, and
         ``id < before_id`` to continue past the last entry of a previous page. Every entry
-        comes with its ``id`` and its ``details`` equal to what was stored, as
-        :func:`stored_json` copies it (key order is not kept: JSONB has its own);
-        ``[]`` when ``limit <= 0``.
+        comes as :func:`stored_audit` stored it, with its ``id`` and hashes (JSON key
+        order is not kept: JSONB has its own); ``[]`` when ``limit <= 0``.
         """
 
     @abc.abstractmethod
     async def delete_audit(self, *, before: float, limit: int) -> int:
-        """Delete at most ``limit`` entries with ``at < before``, oldest first.
+        """Delete the oldest entries, in id order, while their ``at < before``: at most ``limit``.
 
-        Returns how many went; retention calls it until that is less than ``limit``,
-        so every transaction stays small.
+        Deletion stops at the first entry (by id) with ``at >= before``, even if later
+        ones are older (a clock step back), so that what stays is a contiguous chain. The
+        same transaction upserts the ``audit_anchor`` row with the hash and id of the
+        newest entry deleted, which the oldest remaining entry's ``prev_hash`` matches.
+        Returns how many went; retention calls it until that is less than ``limit``.
         """
+
+    @abc.abstractmethod
+    async def _audit_anchor(self) -> tuple[str, int] | None:
+        """The retention anchor: the hash and id of the newest entry retention deleted; None if none ever was."""
+
+    @abc.abstractmethod
+    async def _audit_chain(self, after_id: int, limit: int) -> list[AuditEntry]:
+        """The first ``limit`` entries with ``id > after_id``, oldest (lowest id) first, as list_audit returns them."""
+
+    async def verify_audit(self) -> AuditVerification:
+        """Walk the whole trail in id order, a page at a time, checking every entry's hash and link.
+
+        Each entry's ``hash`` must equal :func:`~sidecar.audit.entry_hash` of its stored
+        content and ``prev_hash``, and its ``prev_hash`` the ``hash`` of the entry before
+        it (the first one: the retention anchor's, else the genesis hash). The first
+        failure ends the walk. Retention running meanwhile is told apart from a deletion
+        by re-reading the anchor. Deleting the newest entries (or all of them) leaves a
+        valid chain: that is not detected.
+        """
+        anchor = await self._audit_anchor()
+        expected, after_id = anchor if anchor is not None else (GENESIS_HASH, 0)
+        previous = "the genesis hash" if anchor is None else f"the retention anchor (record {after_id})"
+        checked = 0
+        while page := await self._audit_chain(after_id, AUDIT_VERIFY_PAGE):
+            for record in page:
+                assert record.id is not None
+                if record.prev_hash is None or record.hash != entry_hash(record, record.prev_hash):
+                    problem = f"record {record.id} was edited (its hash does not match its content)"
+                    return AuditVerification(False, checked, record.id, problem)
+                if record.prev_hash != expected and not await self._deleted_meanwhile(record, after_id):
+                    problem = (
+                        f"a record before {record.id} is missing, or {previous} was rewritten"
+                        f" (prev_hash does not match {previous})"
+                    )
+                    return AuditVerification(False, checked, record.id, problem)
+                checked += 1
+                expected, after_id, previous = record.hash, record.id, f"record {record.id}"
+        return AuditVerification(True, checked)
+
+    async def _deleted_meanwhile(self, record: AuditEntry, after_id: int) -> bool:
+        """Whether retention deleted everything between the walk's last entry and ``record`` since the walk began."""
+        anchor = await self._audit_anchor()
+        assert record.id is not None
+        return anchor is not None and anchor[0] == record.prev_hash and after_id <= anchor[1] < record.id
 
     async def schema_version(self) -> int:
         """The newest applied migration version (0 for an empty database)."""

@@ -276,7 +276,7 @@ class PostgresStorage(Storage):
 
     async def append_audit(self, entry: AuditEntry) -> int:
         """Insert one entry; its id."""
-        async with self._connection("audit append") as connection:
+        async with self._connection("audit append", transaction=True) as connection:
             return await _postgres_audit.append_audit(connection, entry)
 
     async def list_audit(
@@ -294,9 +294,17 @@ class PostgresStorage(Storage):
             return await _postgres_audit.list_audit(connection, since, until, action, target, before_id, limit)
 
     async def delete_audit(self, *, before: float, limit: int) -> int:
-        """Delete one bounded batch of old entries."""
-        async with self._connection("audit delete") as connection:
+        """Delete one bounded batch of old entries and move the anchor, in one transaction."""
+        async with self._connection("audit delete", transaction=True) as connection:
             return await _postgres_audit.delete_audit(connection, before, limit)
+
+    async def _audit_anchor(self) -> tuple[str, int] | None:
+        async with self._connection("audit read") as connection:
+            return await _postgres_audit.audit_anchor(connection)
+
+    async def _audit_chain(self, after_id: int, limit: int) -> list[AuditEntry]:
+        async with self._connection("audit read") as connection:
+            return await _postgres_audit.audit_chain(connection, after_id, limit)
 
 
 async def _init_connection(connection: asyncpg.Connection) -> None:

@@ -1,27 +1,42 @@
-"""The audit trail in PostgreSQL: appends, filtered newest-first pages, bounded deletes.
+"""The audit trail in PostgreSQL: chained appends, filtered newest-first pages, prefix deletes, the chain walk.
 
-``details`` is stored as JSONB. PostgreSQL text and JSONB cannot hold NUL: every
-NUL character is stored as U+FFFD.
+``details``, ``before_state`` and ``after_state`` are stored as JSONB. PostgreSQL
+text and JSONB cannot hold NUL: every NUL character is stored as U+FFFD.
+
+Several replicas may append at once: appends and deletes run in a transaction that
+first takes the transaction advisory lock :data:`AUDIT_LOCK`, so each one reads the
+newest hash only once the previous writer has committed, and ids follow the chain.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import asyncpg
 
-from sidecar.audit import AuditEntry
+from sidecar.audit import GENESIS_HASH, AuditEntry
 
-from ._base import audit_row, without_nul
+from ._base import AUDIT_COLUMNS, audit_row, without_nul
 
-# details arrives as the JSON text audit_row made, parsed by the server.
-_INSERT = (
-    "INSERT INTO audit_log (at, actor, action, target, details) VALUES ($1, $2, $3, $4, $5::text::jsonb) RETURNING id"
+# Any fixed number works: it only has to be the same for every replica (and differ from the migration lock).
+AUDIT_LOCK = 0x5EDECA_A0D17
+_COLUMNS = ", ".join(AUDIT_COLUMNS)
+# The JSON values arrive as the JSON text audit_row made, parsed by the server.
+_VALUES = ", ".join(
+    f"${n}::text::jsonb" if column in {"details", "before_state", "after_state"} else f"${n}"
+    for n, column in enumerate(AUDIT_COLUMNS, 1)
 )
-_SELECT = "SELECT id, at, actor, action, target, details FROM audit_log"
-# The ids of the oldest rows are listed once from audit_log_at (an init plan) and deleted through the primary key.
-DELETE_AUDIT = (
-    "DELETE FROM audit_log WHERE id = ANY(ARRAY(SELECT id FROM audit_log WHERE at < $1 ORDER BY at, id LIMIT $2))"
+_INSERT = f"INSERT INTO audit_log ({_COLUMNS}) VALUES ({_VALUES}) RETURNING id"  # noqa: S608 (no input)
+_SELECT = f"SELECT id, {_COLUMNS} FROM audit_log"  # noqa: S608 (no input)
+_LAST_HASH = "SELECT coalesce((SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1), (SELECT hash FROM audit_anchor))"
+# Retention reads the oldest rows through the primary key and deletes a prefix of them.
+OLDEST_AUDIT = "SELECT id, at, hash FROM audit_log ORDER BY id LIMIT $1"
+DELETE_AUDIT = "DELETE FROM audit_log WHERE id <= $1"
+_ANCHOR = (
+    "INSERT INTO audit_anchor (hash, last_deleted_id, at) VALUES ($1, $2, $3)"
+    " ON CONFLICT (only_row) DO UPDATE SET hash = excluded.hash, last_deleted_id = excluded.last_deleted_id,"
+    " at = excluded.at"
 )
 
 
@@ -45,9 +60,28 @@ def list_sql(
     return f"{_SELECT}{where} ORDER BY id DESC LIMIT ${len(params) + 1}", params
 
 
+def _entry(row: asyncpg.Record) -> AuditEntry:
+    return AuditEntry(
+        row["at"],
+        row["actor"],
+        row["action"],
+        row["target"],
+        row["details"],
+        id=row["id"],
+        ip=row["ip"],
+        user_agent=row["user_agent"],
+        before=row["before_state"],
+        after=row["after_state"],
+        prev_hash=row["prev_hash"],
+        hash=row["hash"],
+    )
+
+
 async def append_audit(connection: asyncpg.Connection, entry: AuditEntry) -> int:
-    """Insert ``entry``; its new id."""
-    return await connection.fetchval(_INSERT, *audit_row(entry))
+    """Insert ``entry`` chained to the newest hash, inside the caller's transaction; its new id."""
+    await connection.execute("SELECT pg_advisory_xact_lock($1)", AUDIT_LOCK)
+    prev_hash = await connection.fetchval(_LAST_HASH) or GENESIS_HASH
+    return await connection.fetchval(_INSERT, *audit_row(entry, prev_hash))
 
 
 async def list_audit(
@@ -63,15 +97,37 @@ async def list_audit(
     if limit <= 0:
         return []
     sql, params = list_sql(since, until, action, target, before_id)
-    rows = await connection.fetch(sql, *params, limit)
-    return [
-        AuditEntry(row["at"], row["actor"], row["action"], row["target"], row["details"], id=row["id"]) for row in rows
-    ]
+    return [_entry(row) for row in await connection.fetch(sql, *params, limit)]
 
 
 async def delete_audit(connection: asyncpg.Connection, before: float, limit: int) -> int:
-    """Delete up to ``limit`` entries with ``at < before``; how many went."""
+    """Delete the oldest entries by id while ``at < before`` (at most ``limit``), moving the anchor.
+
+    Runs inside the caller's transaction; how many went.
+    """
     if limit <= 0:
         return 0
-    status = await connection.execute(DELETE_AUDIT, before, limit)
+    await connection.execute("SELECT pg_advisory_xact_lock($1)", AUDIT_LOCK)
+    last: tuple[int, str] | None = None
+    for row in await connection.fetch(OLDEST_AUDIT, limit):
+        if row["at"] >= before:
+            break
+        last = row["id"], row["hash"]
+    if last is None:
+        return 0
+    status = await connection.execute(DELETE_AUDIT, last[0])
+    await connection.execute(_ANCHOR, last[1], last[0], time.time())
     return int(status.split()[-1])
+
+
+async def audit_anchor(connection: asyncpg.Connection) -> tuple[str, int] | None:
+    """The anchor's hash and last deleted id, if retention ever deleted."""
+    row = await connection.fetchrow("SELECT hash, last_deleted_id FROM audit_anchor")
+    return None if row is None else (row["hash"], row["last_deleted_id"])
+
+
+async def audit_chain(connection: asyncpg.Connection, after_id: int, limit: int) -> list[AuditEntry]:
+    """The first ``limit`` entries with ``id > after_id``, oldest first."""
+    return [
+        _entry(row) for row in await connection.fetch(f"{_SELECT} WHERE id > $1 ORDER BY id LIMIT $2", after_id, limit)
+    ]

@@ -314,8 +314,14 @@ class SqliteStorage(Storage):
         return await self.read(_sqlite_audit.list_audit, since, until, action, target, before_id, limit)
 
     async def delete_audit(self, *, before: float, limit: int) -> int:
-        """Delete one bounded batch of old entries."""
+        """Delete one bounded batch of old entries and move the anchor, in one transaction."""
         return await self.write(_sqlite_audit.delete_audit, before, limit)
+
+    async def _audit_anchor(self) -> tuple[str, int] | None:
+        return await self.read(_sqlite_audit.audit_anchor)
+
+    async def _audit_chain(self, after_id: int, limit: int) -> list[AuditEntry]:
+        return await self.read(_sqlite_audit.audit_chain, after_id, limit)
 
 
 def _set_wal(db: sqlite3.Connection, busy_timeout: float) -> None:

@@ -1,28 +1,39 @@
-"""The audit trail in SQLite: appends, filtered newest-first pages, bounded deletes.
+"""The audit trail in SQLite: chained appends, filtered newest-first pages, prefix deletes, the chain walk.
 
-``details`` is stored as JSON text; NUL characters are stored as U+FFFD, as
-PostgreSQL has to: both backends return the same values.
+``details``, ``before_state`` and ``after_state`` are stored as JSON text; NUL
+characters are stored as U+FFFD, as PostgreSQL has to: both backends return the
+same values (and so the same hashes).
 
 Every function takes a plain ``sqlite3.Connection`` and runs on that
 connection's own thread (see :mod:`._sqlite`); the writing ones run inside the
-caller's transaction.
+caller's transaction, which the single writer connection (``BEGIN IMMEDIATE``)
+serialises: an append always sees the newest hash.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from typing import Any
 
 import orjson
 
-from sidecar.audit import AuditEntry
+from sidecar.audit import GENESIS_HASH, AuditEntry
 
-from ._base import audit_row, without_nul
+from ._base import AUDIT_COLUMNS, audit_row, without_nul
 
-_INSERT = "INSERT INTO audit_log (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)"
-_SELECT = "SELECT id, at, actor, action, target, details FROM audit_log"
-# The oldest rows through audit_log_at (whose entries end with the rowid), deleted by rowid.
-DELETE_AUDIT = "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < ? ORDER BY at, id LIMIT ?)"
+_COLUMNS = ", ".join(AUDIT_COLUMNS)
+_INSERT = f"INSERT INTO audit_log ({_COLUMNS}) VALUES ({', '.join('?' * len(AUDIT_COLUMNS))})"  # noqa: S608 (no input)
+_SELECT = f"SELECT id, {_COLUMNS} FROM audit_log"  # noqa: S608 (no input)
+_LAST_HASH = "SELECT coalesce((SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1), (SELECT hash FROM audit_anchor))"
+# Retention reads the oldest rows by id (the table b-tree itself) and deletes a prefix of them.
+OLDEST_AUDIT = "SELECT id, at, hash FROM audit_log ORDER BY id LIMIT ?"
+DELETE_AUDIT = "DELETE FROM audit_log WHERE id <= ?"
+_ANCHOR = (
+    "INSERT INTO audit_anchor (only_row, hash, last_deleted_id, at) VALUES (1, ?, ?, ?)"
+    " ON CONFLICT (only_row) DO UPDATE SET hash = excluded.hash, last_deleted_id = excluded.last_deleted_id,"
+    " at = excluded.at"
+)
 
 
 def list_sql(
@@ -45,9 +56,28 @@ def list_sql(
     return f"{_SELECT}{where} ORDER BY id DESC LIMIT ?", params
 
 
+def _entry(row: tuple[Any, ...]) -> AuditEntry:
+    entry_id, at, actor, action, target, details, ip, user_agent, before, after, prev_hash, entry_hash = row
+    return AuditEntry(
+        at,
+        actor,
+        action,
+        target,
+        orjson.loads(details),
+        id=entry_id,
+        ip=ip,
+        user_agent=user_agent,
+        before=None if before is None else orjson.loads(before),
+        after=None if after is None else orjson.loads(after),
+        prev_hash=prev_hash,
+        hash=entry_hash,
+    )
+
+
 def append_audit(db: sqlite3.Connection, entry: AuditEntry) -> int:
-    """Insert ``entry`` inside the caller's transaction; its new id."""
-    cursor = db.execute(_INSERT, audit_row(entry))
+    """Insert ``entry``, chained to the newest hash, inside the caller's transaction; its new id."""
+    prev_hash = db.execute(_LAST_HASH).fetchone()[0] or GENESIS_HASH
+    cursor = db.execute(_INSERT, audit_row(entry, prev_hash))
     assert cursor.lastrowid is not None
     return cursor.lastrowid
 
@@ -65,15 +95,31 @@ def list_audit(
     if limit <= 0:
         return []
     sql, params = list_sql(since, until, action, target, before_id)
-    rows = db.execute(sql, [*params, limit]).fetchall()
-    return [
-        AuditEntry(at, actor, entry_action, entry_target, orjson.loads(details), id=entry_id)
-        for entry_id, at, actor, entry_action, entry_target, details in rows
-    ]
+    return [_entry(row) for row in db.execute(sql, [*params, limit])]
 
 
 def delete_audit(db: sqlite3.Connection, before: float, limit: int) -> int:
-    """Delete up to ``limit`` entries with ``at < before`` inside the caller's transaction; how many went."""
+    """Delete the oldest entries by id while ``at < before`` (at most ``limit``), moving the anchor; how many went."""
     if limit <= 0:
         return 0
-    return db.execute(DELETE_AUDIT, (before, limit)).rowcount
+    last: tuple[int, str] | None = None
+    for entry_id, at, entry_hash in db.execute(OLDEST_AUDIT, (limit,)).fetchall():
+        if at >= before:
+            break
+        last = entry_id, entry_hash
+    if last is None:
+        return 0
+    deleted = db.execute(DELETE_AUDIT, (last[0],)).rowcount
+    db.execute(_ANCHOR, (last[1], last[0], time.time()))
+    return deleted
+
+
+def audit_anchor(db: sqlite3.Connection) -> tuple[str, int] | None:
+    """The anchor's hash and last deleted id, if retention ever deleted."""
+    row = db.execute("SELECT hash, last_deleted_id FROM audit_anchor").fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def audit_chain(db: sqlite3.Connection, after_id: int, limit: int) -> list[AuditEntry]:
+    """The first ``limit`` entries with ``id > after_id``, oldest first."""
+    return [_entry(row) for row in db.execute(f"{_SELECT} WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))]
