@@ -112,14 +112,16 @@ class AlertTable:
             seen.add(key)
             annotations = {name: render(text, labels, sample.value) for name, text in rule.annotations.items()}
             current = self._alerts.get(key)
+            previous: AlertStatus | None = None
             if current is None or current.status == "resolved":
                 current = Alert(key, rule.name, labels, annotations, sample.value, "pending", now, now)
-                changes.append(Change(current, None))
             else:
+                previous = current.status
                 current = replace(current, annotations=annotations, value=sample.value, last_seen=now)
             if current.status == "pending" and now - current.active_at >= rule.for_:
                 current = replace(current, status="firing", fired_at=now)
-                changes.append(Change(current, "pending"))
+            if current.status != previous:  # new (pending, or firing at once with ``for: 0``), or fired
+                changes.append(Change(current, previous))
             self._alerts[key] = current
         for key, alert in list(self._alerts.items()):
             if alert.rule != rule.name or key in seen or alert.status == "resolved":

@@ -137,8 +137,8 @@ async def delete_silence(request: web.Request) -> web.Response:
     before = service.silences.get(silence_id)
     if before is None:
         raise NotFound(f"no silence {silence_id[:64]!r}")
-    now = time.time()
     silence = await service.expire_silence(silence_id)
+    now = time.time()
     view = _silence_view(silence, now)
     await audit(request, "silence.expire", silence_id, before=_silence_view(before, now), after=view)
     return json_response(view)
