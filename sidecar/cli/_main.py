@@ -85,7 +85,11 @@ def _run(args: argparse.Namespace) -> int:
         _print_problems(exc)
         return 1
     configure_logging(config.telemetry.logging)
-    app = create_app(config)
+    try:
+        app = create_app(config)
+    except ConfigError as exc:  # the alert rules are read with the app
+        _print_problems(exc)
+        return 1
     server = config.server
     try:
         running = serve(app, server.host, server.port, shutdown_timeout=server.shutdown_timeout)
@@ -100,15 +104,18 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    from sidecar.alerting import load_rules
+
     try:
         config = load_config(args.file)
+        rules = load_rules(config.alerting.rules_dir)
     except ConfigError as exc:
         _print_problems(exc)
         return 1
     if args.print:
         sys.stdout.write(render_config(config))
     else:
-        print(f"{args.file}: ok")
+        print(f"{args.file}: ok ({len(rules)} alert rules in {config.alerting.rules_dir})")
     return 0
 
 

@@ -80,3 +80,57 @@ async def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
         except aiohttp.ClientConnectionError:
             refused = True
         assert refused, "the listener is closed after shutdown"
+
+
+async def test_sighup_reloads_the_alert_rules_and_a_bad_file_keeps_the_current_ones(tmp_path: Path) -> None:
+    rules = tmp_path / "alerts"
+    rules.mkdir()
+    rule = "rules:\n  - name: {name}\n    expr: storage_up == 0\n    labels: {{severity: P2}}\n"
+    (rules / "a.yaml").write_text(rule.format(name="First"))
+    config = tmp_path / "c.yaml"
+    config.write_text(f"server: {{listen: '127.0.0.1:0'}}\nalerting: {{rules_dir: '{rules}'}}\n")
+    token = "reader-token-0123456789abcdef"
+    sidecar = await start_sidecar(
+        "--config", str(config), "--data-dir", str(tmp_path / "d"), env={"SIDECAR_API_TOKENS": f"r:read:{token}"}
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+
+    async def names() -> list[str]:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{sidecar.url}/api/v1/alerts/rules", headers=headers) as response,
+        ):
+            return [r["name"] for r in (await response.json())["rules"]]
+
+    async def after_hup(expected: list[str]) -> list[str]:
+        sidecar.process.send_signal(signal.SIGHUP)
+        for _ in range(250):
+            found = await names()
+            if found == expected:
+                break
+            await asyncio.sleep(0.02)
+        return found
+
+    try:
+        assert await names() == ["First"]
+        (rules / "b.yaml").write_text(rule.format(name="Second"))
+        assert await after_hup(["First", "Second"]) == ["First", "Second"]
+        (rules / "c.yaml").write_text(rule.format(name="Third").replace("storage_up", "storage_upp"))
+        sidecar.process.send_signal(signal.SIGHUP)
+        await asyncio.sleep(0.5)
+        assert await names() == ["First", "Second"]  # the broken file changed nothing
+    finally:
+        code = await sidecar.stop(signal.SIGTERM, within=15)
+    assert code == 0
+    assert any(e["event"] == "reload failed; keeping the current configuration" for e in sidecar.events)
+
+
+async def test_run_refuses_a_bad_alert_rule_with_its_file_and_line(tmp_path: Path) -> None:
+    rules = tmp_path / "alerts"
+    rules.mkdir()
+    (rules / "a.yaml").write_text("rules:\n  - name: A\n    expr: latncy_p95 > 1\n    labels: {severity: P1}\n")
+    config = tmp_path / "c.yaml"
+    config.write_text(f"server: {{listen: '127.0.0.1:0'}}\nalerting: {{rules_dir: '{rules}'}}\n")
+    code, out = await run_sidecar_to_exit("--config", str(config), cwd=tmp_path)
+    assert code == 1
+    assert f"{rules}/a.yaml:3: expr column 1: unknown signal 'latncy_p95'".encode() in out
