@@ -24,6 +24,8 @@ PRODUCTION_ENV = {
     "RESEND_PROBE_AUTHORIZATION": "Bearer re_x",
     "SENDGRID_PROBE_AUTHORIZATION": "Bearer SG.x",
     "SIDECAR_REDIS_URL": "redis://cache:6379/0",
+    "SLACK_ALERTS_URL": "slack://T000/B000/XXXX",
+    "PAGERDUTY_APPRISE_URL": "pagerduty://integration@apikey",
 }
 
 
