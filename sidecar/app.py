@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
 from aiohttp import web
@@ -27,6 +27,7 @@ from sidecar.api import (
     INGEST,
     PROBES,
     STATS,
+    STATUSPAGE,
     alerting_routes,
     audit_routes,
     breakers_routes,
@@ -36,6 +37,7 @@ from sidecar.api import (
     otlp_routes,
     probes_routes,
     stats_routes,
+    status_routes,
     traces_routes,
 )
 from sidecar.audit import AuditEntry
@@ -52,6 +54,8 @@ from sidecar.probes.service import ProbeService
 from sidecar.redact import CustomRule, RedactionPolicy
 from sidecar.retention import RetentionJob
 from sidecar.stats import Stats, StatsConfig
+from sidecar.statuspage import Pusher, StatuspageTarget, WebhookTarget
+from sidecar.statuspage.service import StatusPageService, default_components
 from sidecar.storage import Storage
 
 log = structlog.get_logger("sidecar.app")
@@ -93,6 +97,7 @@ def create_app(
             *alerting_routes(),
             *incidents_routes(),
             *audit_routes(),
+            *status_routes(config.statuspage.cache_max_age),
         ],
         clock=clock,
         span_processors=span_processors,
@@ -138,8 +143,37 @@ def create_app(
     app.cleanup_ctx.append(probes.lifecycle)
     job = _retention(config, store, registry)
     app.cleanup_ctx.append(job.lifecycle)
-    _alerting(app, config, probes, stats, breakers, ingest, errors)
+    alerting, incidents = _alerting(app, config, probes, stats, breakers, ingest, errors)
+    _statuspage(app, config, probes, breakers, alerting, incidents)
     return app
+
+
+def _statuspage(
+    app: web.Application,
+    config: Config,
+    probes: ProbeService,
+    breakers: BreakerService,
+    alerting: AlertingService,
+    incidents: IncidentService,
+) -> None:
+    """The public page, recomputed on every change of what it shows, and its pushes."""
+    page = config.statuspage
+    target = None
+    if page.statuspage is not None:
+        push = page.statuspage
+        target = StatuspageTarget(push.api_key.get_secret_value(), push.page_id, dict(push.components), push.base_url)
+    webhooks = [WebhookTarget(hook.name, hook.url, hook.secret.get_secret_value()) for hook in page.webhooks]
+    pusher = Pusher(target, webhooks, app[REGISTRY]) if target is not None or webhooks else None
+    if pusher is not None:
+        app.cleanup_ctx.append(pusher.lifecycle)
+    status = StatusPageService(
+        page, default_components(page, config.probes), probes=probes, breakers=breakers, alerting=alerting,
+        incidents=incidents, pusher=pusher,
+    )  # fmt: skip
+    app[STATUSPAGE] = status
+    for service in (probes, breakers, alerting, incidents):
+        service.subscribe(status.changed)
+    app.cleanup_ctx.append(status.lifecycle)
 
 
 def _alerting(
@@ -150,7 +184,7 @@ def _alerting(
     breakers: BreakerService,
     ingest: IngestService,
     errors: ErrorTrackingService,
-) -> None:
+) -> tuple[AlertingService, IncidentService]:
     """Alert rules over every service's signals, and the incidents their alerts open (started last, stopped first)."""
     registry, store = app[REGISTRY], app[STORAGE]
     public = config.alerting.incidents.public_components
@@ -168,13 +202,17 @@ def _alerting(
     probes.subscribe(lambda transition: alerting.trigger())
     breakers.subscribe(lambda event: alerting.trigger())
     app.cleanup_ctx.append(alerting.lifecycle)
+    app[RELOAD_HOOKS].append(_reload_hook(alerting, store))
+    return alerting, incidents
 
+
+def _reload_hook(alerting: AlertingService, store: Storage) -> Callable[[], Awaitable[None]]:
     async def reload_rules() -> None:
         count = alerting.reload()
         log.info("alert rules reloaded", rules=count)
         await store.append_audit(AuditEntry(time.time(), "SIGHUP", "config.reload", "alert rules", {"rules": count}))
 
-    app[RELOAD_HOOKS].append(reload_rules)
+    return reload_rules
 
 
 def _forwarding(app: web.Application, config: Config) -> list[Sink]:

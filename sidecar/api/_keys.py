@@ -11,6 +11,7 @@ from sidecar.incidents.service import IncidentService
 from sidecar.ingest.service import IngestService
 from sidecar.probes.service import ProbeService
 from sidecar.stats import Stats
+from sidecar.statuspage.service import StatusPageService
 
 INGEST = web.AppKey("ingest", IngestService)
 ERRORS = web.AppKey("errors", ErrorTrackingService)
@@ -19,3 +20,4 @@ PROBES = web.AppKey("probes", ProbeService)
 BREAKERS = web.AppKey("breakers", BreakerService)
 ALERTING = web.AppKey("alerting", AlertingService)
 INCIDENTS = web.AppKey("incidents", IncidentService)
+STATUSPAGE = web.AppKey("statuspage", StatusPageService)

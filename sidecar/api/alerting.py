@@ -15,7 +15,7 @@ from sidecar.errors import NotFound, ValidationFailed
 from sidecar.http import JSON, Param, Reply, Route, json_response, principal_of, read_json
 
 from ._audit import audit
-from ._keys import ALERTING
+from ._keys import ALERTING, STATUSPAGE
 from ._params import parse_int
 
 MAX_SILENCE = 30 * 86400.0  # seconds a silence may last
@@ -166,6 +166,7 @@ async def create_window(request: web.Request) -> web.Response:
     service = request.app[ALERTING]
     before = service.windows.get(body.name)
     window = await service.add_window(body.name, body.components, starts, ends, body.comment)
+    request.app[STATUSPAGE].changed()
     view = _window_view(window, "api")
     await audit(request, "maintenance.create", body.name, before=before and _window_view(before, "api"), after=view)
     return json_response(view, status=201)
@@ -178,6 +179,7 @@ async def delete_window(request: web.Request) -> web.Response:
         window = await service.delete_window(name)
     except KeyError:
         raise NotFound(f"no maintenance window {name[:64]!r} created through the API") from None
+    request.app[STATUSPAGE].changed()
     view = _window_view(window, "api")
     await audit(request, "maintenance.delete", name, before=view)
     return json_response(view)

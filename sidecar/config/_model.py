@@ -338,6 +338,12 @@ from ._alerting import (  # noqa: E402, F401
 )
 from ._breakers import BreakerPolicy, BreakersConfig  # noqa: E402, F401
 from ._probes import ProbeConfig, ProbingConfig, unique_probe_names  # noqa: E402
+from ._statuspage import (  # noqa: E402, F401
+    StatusComponentConfig,
+    StatusPageConfig,
+    StatuspagePush,
+    WebhookPush,
+)
 
 
 class Config(Section):
@@ -360,10 +366,18 @@ class Config(Section):
     breakers: BreakersConfig = BreakersConfig()
     alerting: AlertingConfig = AlertingConfig()
     audit: AuditConfig = AuditConfig()
+    statuspage: StatusPageConfig = StatusPageConfig()
 
     @model_validator(mode="after")
-    def _breaker_probes_exist(self) -> Config:
+    def _references_exist(self) -> Config:
         probes = {probe.name for probe in self.probes}
+        for index, component in enumerate(self.statuspage.components or ()):
+            for name in component.probes or ():
+                if name not in probes:
+                    raise ValueError(f"statuspage.components[{index}].probes: no probe is named {name!r}")
+            for group in component.breaker_groups:
+                if group not in self.breakers.groups:
+                    raise ValueError(f"statuspage.components[{index}].breaker_groups: no group is named {group!r}")
         for provider, policy in self.breakers.providers.items():
             if policy.probe is not None and policy.probe not in probes:
                 raise ValueError(f"breakers.providers.{provider}.probe: no probe is named {policy.probe!r}")
