@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ._model import Name, PositiveDuration, Secret, Section
 
@@ -51,3 +51,10 @@ class StatusPageConfig(Section):
     debounce: PositiveDuration = 1.0  # changes within this long are computed and pushed once
     statuspage: StatuspagePush | None = None
     webhooks: tuple[WebhookPush, ...] = ()
+
+    @model_validator(mode="after")
+    def _webhook_names(self) -> StatusPageConfig:
+        names = [hook.name for hook in self.webhooks]
+        if len(set(names)) != len(names) or "statuspage" in names:
+            raise ValueError("webhook names must be unique and not 'statuspage' (it names the Statuspage target)")
+        return self
