@@ -245,6 +245,10 @@ class Dispatcher:
                 sent_firing=frozenset(state["sent_firing"]),
             )  # fmt: skip
 
+    def next_flush(self) -> float | None:
+        """When the earliest group is due (None: no group)."""
+        return min((group.next_flush for group in self.groups.values()), default=None)
+
     def tick(self, alerts: Sequence[Alert], mutes: Mapping[str, str], now: float) -> list[Notification]:
         """Fold in the current alerts (pending ones are ignored) and return the notifications due at ``now``."""
         present: dict[str, set[str]] = {}

@@ -168,8 +168,14 @@ class AlertingService:
 
     async def _run(self) -> None:
         while True:
+            # The next round comes at the interval, or sooner when a notification group falls due
+            # (group_wait, group_interval): a group's timing does not wait for the rules' interval.
+            wait = self._config.evaluation_interval
+            due = self._dispatcher.next_flush()
+            if due is not None:
+                wait = min(wait, max(0.01, due - self._clock()))
             try:
-                async with asyncio.timeout(self._config.evaluation_interval):
+                async with asyncio.timeout(wait):
                     await self._wake.wait()
             except TimeoutError:
                 pass

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from ._model import Name, PositiveDuration, Secret, Section
+from ._model import Duration, Name, PositiveDuration, Secret, Section
 
 
 class BreakerPolicy(Section):
@@ -36,7 +36,8 @@ class BreakersConfig(Section):
     groups: dict[Name, Annotated[tuple[Name, ...], Field(min_length=1)]] = {}
     providers: dict[Name, BreakerPolicy] = {}  # a provider not listed here gets the default policy
     all_open: Literal["fail_static", "fail_closed"] = "fail_static"  # keep the last active, or report none (503)
-    min_dwell: PositiveDuration = 60.0  # a recovered preferred provider takes traffic back after this long closed
+    # A recovered preferred provider takes traffic back after being closed this long.
+    min_dwell: Annotated[Duration, Field(ge=0)] = 60.0
     shared_state: Secret | None = None  # redis://host:port/db: breaker state shared by replicas through Redis
 
     @model_validator(mode="after")

@@ -161,3 +161,12 @@ def test_muted_alerts_are_left_out_of_notifications() -> None:
 def test_matchers_print_back_as_they_parse() -> None:
     for text in ('severity="P1"', 'probe!="db"', 'component=~"api|web"', 'x!~"a\\"b"'):
         assert str(Matcher.parse(text)) == text
+
+
+def test_the_next_flush_is_the_earliest_group_due() -> None:
+    table, dispatcher = AlertTable(), Dispatcher(tree(), send_resolved={"oncall": True})
+    assert dispatcher.next_flush() is None
+    dispatcher.tick(firing(table, T0, "db"), {}, T0)
+    assert dispatcher.next_flush() == T0 + 10  # group_wait
+    dispatcher.tick(firing(table, T0 + 10, "db"), {}, T0 + 10)
+    assert dispatcher.next_flush() == T0 + 70  # then group_interval
