@@ -26,6 +26,8 @@ PRODUCTION_ENV = {
     "SIDECAR_REDIS_URL": "redis://cache:6379/0",
     "SLACK_ALERTS_URL": "slack://T000/B000/XXXX",
     "PAGERDUTY_APPRISE_URL": "pagerduty://integration@apikey",
+    "STATUSPAGE_API_KEY": "sp-key",
+    "STATUS_WEBHOOK_SECRET": "whsec-0123456789",
 }
 
 
