@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from sidecar._time import rfc3339
 from sidecar.errors import Unavailable
-from sidecar.http import Reply, Route
+from sidecar.http import Param, Reply, Route, json_response
 
 from ._keys import STATUSPAGE
+from ._params import parse_int
 
 DOCUMENTS = (
     "summary.json", "status.json", "components.json", "incidents.json", "incidents/unresolved.json",
@@ -33,7 +35,22 @@ def status_routes(max_age: float) -> list[Route]:
               replies={200: Reply("The document", None), 304: Reply("Not modified", None)})
         for name in DOCUMENTS
     ]  # fmt: skip
-    return [page, feed, *documents]
+    pushes = Route("GET", "/api/v1/statuspage/pushes", list_pushes,
+                   "What was pushed to Statuspage and the webhooks, with what result", "status", "statuspagePushes",
+                   scope="read",
+                   params=(Param("limit", "1-500, default 100", schema={"type": "integer"}),))  # fmt: skip
+    return [page, feed, *documents, pushes]
+
+
+async def list_pushes(request: web.Request) -> web.Response:
+    """The push log, newest first."""
+    limit = parse_int("limit", request.query.get("limit"), default=100, minimum=1, maximum=500)
+    return json_response({"pushes": [
+        {"id": r.id, "target": r.target, "kind": r.kind, "subject": r.subject, "status": r.status,
+         "attempts": r.attempts, "result": r.result, "detail": r.detail,
+         "first_attempt_at": rfc3339(r.first_attempt_at), "last_attempt_at": rfc3339(r.last_attempt_at)}
+        for r in request.app[STATUSPAGE].pushes(limit)
+    ]})  # fmt: skip
 
 
 def _serve(path: str, max_age: float, *, cors: bool):  # type: ignore[no-untyped-def]

@@ -41,6 +41,8 @@ class Pushes(Protocol):
 
     def submit(self, change: Any) -> None: ...
 
+    def history(self, limit: int = 100) -> list[Any]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
@@ -107,6 +109,10 @@ class StatusPageService:
     def rendered(self, path: str) -> Rendered | None:
         """The answer for ``path`` (``status``, ``feed.atom``, or an ``/api/v2`` document name)."""
         return self._cache.get(path)
+
+    def pushes(self, limit: int) -> list[Any]:
+        """The push log, newest first (empty without push targets)."""
+        return [] if self._pusher is None else self._pusher.history(limit)
 
     def changed(self, *_: object) -> None:
         """Something the page shows may have changed: recompute soon (a listener for every service)."""

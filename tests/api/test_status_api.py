@@ -175,3 +175,41 @@ async def test_the_html_page_has_components_bars_and_no_scripts(
     assert "Payments" in html and "Major outage" in html and 'lang="en"' in html
     assert html.count('tabindex="0"') == 2 * 90  # a focusable cell per day and component
     assert "prefers-color-scheme:dark" in html
+
+
+async def test_a_component_change_is_pushed_to_a_signed_webhook(
+    aiohttp_client: Any, aiohttp_server: Any, tmp_path: Path
+) -> None:
+    from sidecar.statuspage import verify_signature
+
+    received: list[dict[str, Any]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        body = await request.read()
+        timestamp = request.headers["X-Sidecar-Timestamp"]
+        if not verify_signature("whsec-test-0123", timestamp, body, request.headers["X-Sidecar-Signature"],
+                                now=time.time()):  # fmt: skip
+            return web.Response(status=401)
+        received.append(await request.json())
+        return web.Response(status=204)
+
+    receiver = web.Application()
+    receiver.router.add_post("/status-hook", hook)
+    server = await aiohttp_server(receiver)
+    gone = closed_port()
+    raw = base_config(tmp_path)
+    raw["probes"] = [{"name": "db", "kind": "tcp", "host": "127.0.0.1", "port": gone, "component": "api",
+                      "interval": "300ms", "timeout": "200ms", "failures_to_down": 1}]  # fmt: skip
+    raw["alerting"] = {"rules_dir": str(tmp_path / "no-rules")}
+    raw["statuspage"] = {"debounce": "50ms", "webhooks": [
+        {"name": "ops", "url": f"http://127.0.0.1:{server.port}/status-hook", "secret": "${SECRET}"}]}  # fmt: skip
+    client = await aiohttp_client(create_app(parse_config(raw, env={"KEY": KEY, "SECRET": "whsec-test-0123"})))
+    for _ in range(300):
+        if received:
+            break
+        await asyncio.sleep(0.03)
+    assert received and received[0]["type"] == "component" and received[0]["component"] == "api"
+    assert received[0]["status"] == "major_outage" and received[0]["previous"] == "operational"
+    pushes = (await (await client.get("/api/v1/statuspage/pushes", headers=AUTH_READ)).json())["pushes"]
+    assert pushes[0]["target"] == "ops" and pushes[0]["result"] == "delivered"
+    assert "whsec" not in str(pushes) and str(server.port) not in str(pushes)
