@@ -375,6 +375,23 @@ class ProbeService:
             for result in found
         ]  # fmt: skip
 
+    async def daily_counts(self, name: str, *, since: float, until: float) -> dict[int, tuple[int, int]]:
+        """Successes and runs of ``name`` per UTC day (day start -> counts), from its hourly counts only."""
+        if name not in self._configs:
+            raise KeyError(name)
+        first = int(since // DAY * DAY)
+        hours = {r.start: r for r in await self._storage.probe_rollups("hour", since=first, until=int(until) + 1,
+                                                                       probe=name, sketches=False)}  # fmt: skip
+        for rollup in self.history.unsaved_rollups(name, "hour"):
+            if first <= rollup.start <= until:
+                hours[rollup.start] = rollup
+        days: dict[int, tuple[int, int]] = {}
+        for start, rollup in hours.items():
+            day = start // DAY * DAY
+            successes, total = days.get(day, (0, 0))
+            days[day] = (successes + rollup.successes, total + rollup.total)
+        return days
+
     async def rollups(
         self, name: str, resolution: Literal["minute", "hour", "day"], *, since: float, until: float
     ) -> list[dict[str, Any]]:

@@ -31,8 +31,8 @@ main{max-width:56rem;margin:0 auto;padding:1rem}h1{font-size:1.6rem;margin:.5rem
 h2{font-size:1.2rem;margin:2rem 0 .75rem}h3{font-size:1rem;margin:0}
 a{color:var(--maint)}:focus-visible{outline:3px solid var(--maint);outline-offset:2px}
 .banner{padding:1rem 1.25rem;border-radius:.5rem;color:#fff;font-weight:600;font-size:1.1rem}
-.banner.none{background:var(--ok)}.banner.minor{background:var(--minor)}.banner.major{background:var(--major)}
-.banner.critical{background:var(--critical)}.banner.maintenance{background:var(--maint)}
+.banner.none{background:#1a7f37}.banner.minor{background:#9a6700}.banner.major{background:#bc4c00}
+.banner.critical{background:#cf222e}.banner.maintenance{background:#0969da}
 ul.plain{list-style:none;margin:0;padding:0}
 .component{border:1px solid var(--line);border-radius:.5rem;padding:.75rem 1rem;margin:.5rem 0;background:var(--card)}
 .row{display:flex;justify-content:space-between;gap:1rem;flex-wrap:wrap}
@@ -50,7 +50,9 @@ background:var(--fg);color:var(--bg);padding:.2rem .45rem;border-radius:.25rem;f
 .maintenance{border-color:var(--maint)}.incident.resolved{border-color:var(--ok)}
 .update{margin:.4rem 0}.when{color:var(--muted);font-size:.875rem}
 footer{color:var(--muted);font-size:.85rem;margin:2rem 0 1rem}
-@media (max-width:40rem){.bar li{height:1.5rem}.bar{gap:1px}}
+.short{display:none}
+@media (max-width:40rem){.bar li:nth-child(-n+60){display:none}.bar li{height:1.75rem}.long{display:none}
+.short{display:inline}}
 """
 
 
@@ -95,7 +97,8 @@ def _component(view: ComponentView) -> str:
         f'<span class="status {view.status}">{LABELS[view.status]}</span></div>{description}'
         + (
             f'<ul class="bar" aria-label="{escape(component.name)}: daily uptime over the last {len(days)} days">'
-            f'{bar}</ul><div class="legend"><span>{len(days)} days ago</span><span>{overall}</span>'
+            f'{bar}</ul><div class="legend"><span><span class="long">{len(days)} days ago</span>'
+            f'<span class="short">{min(30, len(days))} days ago</span></span><span>{overall}</span>'
             "<span>Today</span></div>"
             if days
             else ""

@@ -5,7 +5,7 @@ change, with its ETag, so a poll costs a dictionary lookup. Changes (a probe or
 breaker moving, an alert, an incident, a maintenance window) wake the service;
 it waits ``debounce`` for more, recomputes, and pushes what changed. It also
 recomputes every ``refresh_interval`` (maintenance windows start and end by
-the clock) and reads the daily uptime bars every 10 minutes.
+the clock) and reads the daily uptime bars every minute.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import hashlib
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Protocol
 
 import orjson
@@ -33,7 +32,7 @@ log = structlog.get_logger("sidecar.statuspage")
 
 DAY = 86400
 HISTORY_DAYS = 90
-UPTIME_EVERY = 600.0  # seconds between reads of the daily uptime bars
+UPTIME_EVERY = 60.0  # seconds between reads of the daily uptime bars (hourly counts only)
 
 
 class Pushes(Protocol):
@@ -198,14 +197,13 @@ class StatusPageService:
             totals: dict[int, list[int]] = {}
             for name in component.probes:
                 try:
-                    points = await self._probes.rollups(name, "day", since=days[0], until=now)
-                except (KeyError, ValueError):
+                    counts = await self._probes.daily_counts(name, since=days[0], until=now)
+                except KeyError:
                     continue
-                for point in points:
-                    start = int(_seconds(point["start"]))
-                    counts = totals.setdefault(start, [0, 0])
-                    counts[0] += point["successes"]
-                    counts[1] += point["total"]
+                for day, (successes, total) in counts.items():
+                    entry = totals.setdefault(day, [0, 0])
+                    entry[0] += successes
+                    entry[1] += total
             self._uptime[component.id] = tuple(
                 (day, totals[day][0] / totals[day][1] if day in totals and totals[day][1] else None) for day in days
             )
@@ -245,7 +243,3 @@ class StatusPageService:
 
 def _rendered(body: bytes, content_type: str) -> Rendered:
     return Rendered(body, '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"', content_type)
-
-
-def _seconds(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()

@@ -167,3 +167,16 @@ async def test_retention_prunes_results_and_rollups(make: Make, storage: Storage
     assert [r.at for r in results] == [T0 + 3 * DAY]
     hours = await storage.probe_rollups("hour", since=0, until=int(clock.now) + 1, probe="db")
     assert [h.start for h in hours] == [T0, T0 + 3 * DAY]
+
+
+async def test_daily_counts_add_up_hours_per_utc_day_saved_or_not(make: Make) -> None:
+    clock = Clock(T0 + 23 * HOUR)
+    service = make(clock)
+    await run(service, "db", ok=True)
+    await run(service, "db", ok=False)
+    await service.flush()
+    clock.now = T0 + DAY + 5
+    await run(service, "db", ok=True)  # not flushed: read from memory
+    assert await service.daily_counts("db", since=T0, until=clock.now) == {T0: (1, 2), T0 + DAY: (1, 1)}
+    with pytest.raises(KeyError):
+        await service.daily_counts("nope", since=T0, until=clock.now)
