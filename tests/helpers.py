@@ -94,3 +94,13 @@ async def run_sidecar_to_exit(*args: str, cwd: Path, env: dict[str, str] | None 
     out, _ = await asyncio.wait_for(process.communicate(), timeout=30)
     assert process.returncode is not None
     return process.returncode, out
+
+
+class Clock:
+    """A clock that moves only when a test sets ``now``: pass it where a service takes ``clock``."""
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

@@ -24,10 +24,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import re2
-
 from sidecar.config import InhibitRule, RouteConfig, parse_matcher
 
+from ._expr import Matcher
 from ._notify import AlertInstance, Notification
 from ._state import Alert
 
@@ -37,35 +36,10 @@ DEFAULT_GROUP_INTERVAL = 300.0
 DEFAULT_REPEAT_INTERVAL = 4 * 3600.0
 
 
-@dataclass(frozen=True, slots=True)
-class Matcher:
-    """``label op value``; regular expressions are RE2, anchored."""
-
-    label: str
-    op: str  # = != =~ !~
-    value: str
-    pattern: Any = None
-
-    @classmethod
-    def parse(cls, text: str) -> Matcher:
-        """From ``label="value"`` (validated by the config)."""
-        label, op, value = parse_matcher(text)
-        pattern = re2.compile(f"^(?:{value})$") if op in ("=~", "!~") else None
-        return cls(label, op, value, pattern)
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        """Whether ``labels`` satisfy it (a missing label is the empty string)."""
-        actual = labels.get(self.label, "")
-        if self.op == "=":
-            return actual == self.value
-        if self.op == "!=":
-            return actual != self.value
-        found = self.pattern.match(actual) is not None
-        return found if self.op == "=~" else not found
-
-    def __str__(self) -> str:
-        escaped = self.value.replace("\\", "\\\\").replace('"', '\\"')
-        return f'{self.label}{self.op}"{escaped}"'
+def parse_label_matcher(text: str) -> Matcher:
+    """A matcher written ``label="value"`` (validated by the config), as the expression language matches it."""
+    label, op, value = parse_matcher(text)
+    return Matcher(label, op, value)
 
 
 def matches_all(matchers: Iterable[Matcher], labels: Mapping[str, str]) -> bool:
@@ -91,7 +65,7 @@ class Route:
         """The tree of ``config``, children inheriting what they do not set."""
         node = cls(
             config.receiver or (parent.receiver if parent else ""),
-            tuple(Matcher.parse(text) for text in config.matchers),
+            tuple(parse_label_matcher(text) for text in config.matchers),
             config.group_by if config.group_by is not None else (parent.group_by if parent else DEFAULT_GROUP_BY),
             _pick(config.group_wait, parent.group_wait if parent else None, DEFAULT_GROUP_WAIT),
             _pick(config.group_interval, parent.group_interval if parent else None, DEFAULT_GROUP_INTERVAL),
@@ -158,7 +132,9 @@ class Inhibition:
     def build(cls, rule: InhibitRule) -> Inhibition:
         """From the config."""
         return cls(
-            tuple(map(Matcher.parse, rule.source_matchers)), tuple(map(Matcher.parse, rule.target_matchers)), rule.equal
+            tuple(map(parse_label_matcher, rule.source_matchers)),
+            tuple(map(parse_label_matcher, rule.target_matchers)),
+            rule.equal,
         )
 
 

@@ -21,7 +21,7 @@ from sidecar.errors import StorageError
 from sidecar.storage import Storage
 
 from ._delivery import Delivery
-from ._dispatch import Dispatcher, Inhibition, Matcher, Route, Silence, Window, muted
+from ._dispatch import Dispatcher, Inhibition, Route, Silence, Window, muted, parse_label_matcher
 from ._notify import Receiver
 from ._rules import SEVERITIES, Rule, load_rules
 from ._state import Alert, AlertTable, Change
@@ -273,7 +273,12 @@ class AlertingService:
     ) -> Silence:
         """A new silence (matchers already validated)."""
         silence = Silence(
-            f"sil_{secrets.token_hex(6)}", tuple(map(Matcher.parse, matchers)), starts_at, ends_at, created_by, comment
+            f"sil_{secrets.token_hex(6)}",
+            tuple(map(parse_label_matcher, matchers)),
+            starts_at,
+            ends_at,
+            created_by,
+            comment,
         )
         self.silences[silence.id] = silence
         await self._storage.put_state(SILENCES, silence.id, _silence_state(silence))
@@ -325,7 +330,7 @@ def _silence_state(silence: Silence) -> dict[str, Any]:
 
 
 def _silence(key: str, state: dict[str, Any]) -> Silence:
-    return Silence(key, tuple(map(Matcher.parse, state["matchers"])), float(state["starts_at"]),
+    return Silence(key, tuple(map(parse_label_matcher, state["matchers"])), float(state["starts_at"]),
                    float(state["ends_at"]), state["created_by"], state["comment"])  # fmt: skip
 
 

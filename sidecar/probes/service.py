@@ -346,20 +346,13 @@ class ProbeService:
         return report
 
     def _dependency(self, name: str) -> dict[str, Any]:
-        health, config = self.health[name], self._configs[name]
-        last = health.last_result
+        view = self.view(name)
+        last = view["last_run"]
+        shown = ("name", "kind", "component", "critical", "status", "since", "reason", "last_error", "uptime")
         return {
-            "name": name,
-            "kind": config.kind,
-            "component": config.component,
-            "critical": config.critical,
-            "status": health.status,
-            "since": rfc3339(health.since),
-            "reason": health.reason,
-            "response_time": None if last is None else last.duration,
-            "checked_at": None if last is None else rfc3339(last.at),
-            "last_error": health.last_error,
-            "uptime": self.history.uptime(name, self._wall_clock()),
+            **{key: view[key] for key in shown},
+            "response_time": None if last is None else last["duration"],
+            "checked_at": None if last is None else last["at"],
         }
 
     async def results(self, name: str, *, since: float, until: float, limit: int) -> list[dict[str, Any]]:

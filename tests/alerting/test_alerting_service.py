@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from sidecar.alerting.service import AlertingService
 from sidecar.config import parse_config
 from sidecar.storage import SqliteStorage, Storage
+from tests.helpers import Clock
 
 T0 = 1_700_000_000.0
 RULES = """\
@@ -23,14 +24,6 @@ rules:
     labels: {severity: P1}
     annotations: {summary: "{{ $labels.probe }} is down"}
 """
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -81,7 +74,7 @@ async def test_a_restart_while_firing_neither_forgets_nor_pages_again(
     tmp_path: Path, storage: Storage, webhook: tuple[str, list[dict[str, Any]]]
 ) -> None:
     hook, bodies = webhook
-    clock = Clock()
+    clock = Clock(T0)
     down = {"probe_state": [({"probe": "db", "component": "api", "kind": "postgres"}, 2.0)]}
     first = service(tmp_path, storage, clock, hook, down)
     await first.restore()
@@ -120,7 +113,7 @@ async def test_a_maintenance_window_in_the_config_mutes_its_components(
     tmp_path: Path, storage: Storage, webhook: tuple[str, list[dict[str, Any]]]
 ) -> None:
     hook, bodies = webhook
-    clock = Clock()
+    clock = Clock(T0)
     window = {"name": "db-upgrade", "components": ["api"], "start": "2023-11-14T22:00:00Z",
               "end": "2023-11-14T23:00:00Z"}  # fmt: skip
     down = {"probe_state": [({"probe": "db", "component": "api", "kind": "postgres"}, 2.0)]}
@@ -139,7 +132,7 @@ async def test_a_maintenance_window_in_the_config_mutes_its_components(
 
 
 async def test_a_broken_source_does_not_stop_the_others(tmp_path: Path, storage: Storage) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     down = {"probe_state": [({"probe": "db", "component": "api", "kind": "postgres"}, 2.0)]}
     alerting = service(tmp_path, storage, clock, "json://127.0.0.1:9/x", down)
 

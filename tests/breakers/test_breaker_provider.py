@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from sidecar.breakers import BreakerState, ErrorRatio, Override, ProviderBreaker
 from sidecar.config import BreakerPolicy
-
-
-class Clock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers import Clock
 
 
 def breaker(clock: Clock, **policy: object) -> tuple[ProviderBreaker, list[tuple[BreakerState, BreakerState]]]:
@@ -26,7 +19,7 @@ def breaker(clock: Clock, **policy: object) -> tuple[ProviderBreaker, list[tuple
 
 
 def test_consecutive_failures_open_it_and_a_success_resets_the_count() -> None:
-    clock = Clock()
+    clock = Clock(1000.0)
     cb, changes = breaker(clock)
     for ok in (False, False, True, False, False):
         cb.record(ok, clock.now)
@@ -37,7 +30,7 @@ def test_consecutive_failures_open_it_and_a_success_resets_the_count() -> None:
 
 
 def test_half_open_after_the_reset_timeout_by_the_injected_clock_then_trials_close_it() -> None:
-    clock = Clock()
+    clock = Clock(1000.0)
     cb, changes = breaker(clock)
     cb.trip()
     cb.record(True, clock.now)  # ignored while open: a refused call
@@ -55,7 +48,7 @@ def test_half_open_after_the_reset_timeout_by_the_injected_clock_then_trials_clo
 
 
 def test_a_failed_trial_opens_it_again_for_another_reset_timeout() -> None:
-    clock = Clock()
+    clock = Clock(1000.0)
     cb, _ = breaker(clock)
     cb.trip()
     clock.now += 30
@@ -66,7 +59,7 @@ def test_a_failed_trial_opens_it_again_for_another_reset_timeout() -> None:
 
 
 def test_an_error_ratio_over_the_window_opens_it() -> None:
-    clock = Clock()
+    clock = Clock(1000.0)
     cb, _ = breaker(clock, fail_max=1000, error_ratio=0.5, window=60.0, min_calls=10)
     for i in range(9):
         cb.record(i % 2 == 0, clock.now + i)  # 4 of 9 failed, under the minimum of calls
@@ -84,7 +77,7 @@ def test_the_ratio_window_forgets_old_calls() -> None:
 
 
 def test_an_override_holds_the_state_shown_and_hides_changes_underneath() -> None:
-    clock = Clock()
+    clock = Clock(1000.0)
     cb, changes = breaker(clock)
     cb.override = Override("closed", "provider confirmed healthy", "oncall", clock.now)
     cb.trip()
@@ -94,7 +87,7 @@ def test_an_override_holds_the_state_shown_and_hides_changes_underneath() -> Non
 
 
 def test_restore_takes_a_saved_state() -> None:
-    clock = Clock()
+    clock = Clock(1000.0)
     cb, _ = breaker(clock)
     cb.restore("open", 990.0)
     assert cb.state == "open" and cb.next_attempt_at == 1020.0

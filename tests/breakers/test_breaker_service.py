@@ -15,14 +15,9 @@ from sidecar.breakers.service import BreakerService
 from sidecar.config import parse_config
 from sidecar.probes import Transition
 from sidecar.storage import SqliteStorage, Storage
+from tests.helpers import Clock
 
-
-class Clock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+T0 = 1_700_000_000.0
 
 
 @pytest.fixture
@@ -60,7 +55,7 @@ def fail(provider: str, clock: Clock, times: int = 3) -> list[Outcome]:
 
 
 async def test_anthropic_failing_switches_to_openai_and_back_after_trial_and_dwell(make: Make) -> None:
-    clock, registry = Clock(), CollectorRegistry()
+    clock, registry = Clock(T0), CollectorRegistry()
     service = make(clock, registry)
     events: list[Any] = []
     service.subscribe(events.append)
@@ -102,7 +97,7 @@ async def test_anthropic_failing_switches_to_openai_and_back_after_trial_and_dwe
 
 @pytest.mark.parametrize(("policy", "active"), [("fail_static", "resend"), ("fail_closed", None)])
 async def test_every_provider_open(make: Make, policy: str, active: str | None) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     service = make(clock, all_open=policy)
     await service.start()
     try:
@@ -114,7 +109,7 @@ async def test_every_provider_open(make: Make, policy: str, active: str | None) 
 
 
 async def test_a_probe_going_down_opens_the_breaker_and_its_successes_are_trials(make: Make) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     service = make(clock)
     await service.start()
     try:
@@ -132,7 +127,7 @@ async def test_a_probe_going_down_opens_the_breaker_and_its_successes_are_trials
 
 
 async def test_an_override_holds_until_it_expires(make: Make) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     service = make(clock)
     events: list[Any] = []
     service.subscribe(events.append)
@@ -153,7 +148,7 @@ async def test_an_override_holds_until_it_expires(make: Make) -> None:
 
 
 async def test_states_and_overrides_survive_a_restart(make: Make) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     first = make(clock)
     await first.start()
     await first.record(fail("anthropic", clock))
@@ -173,7 +168,7 @@ async def test_states_and_overrides_survive_a_restart(make: Make) -> None:
 
 
 async def test_client_spans_feed_the_breakers(make: Make) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     service = make(clock, providers={"anthropic": {"fail_max": 2, "match": ["api.anthropic.com"]}})
     await service.start()
     try:
@@ -192,7 +187,7 @@ async def test_client_spans_feed_the_breakers(make: Make) -> None:
 async def test_a_long_poll_wakes_on_a_change(make: Make) -> None:
     import asyncio
 
-    clock = Clock()
+    clock = Clock(T0)
     service = make(clock)
     await service.start()
     try:

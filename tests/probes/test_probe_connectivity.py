@@ -6,15 +6,8 @@ import asyncio
 
 from sidecar.probes._checks_net import CheckOutcome, check_tcp
 from sidecar.probes._connectivity import Connectivity, parse_target
+from tests.helpers import Clock
 from tests.probes.conftest import Serve, closed_port, reply
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class CountingConnect:

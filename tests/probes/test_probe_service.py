@@ -14,18 +14,11 @@ from sidecar.probes import Run
 from sidecar.probes._checks_net import CheckOutcome
 from sidecar.probes.service import ProbeService
 from sidecar.storage import SqliteStorage, Storage
+from tests.helpers import Clock
 from tests.probes.conftest import closed_port
 
 T0 = 1_700_000_000 // 86400 * 86400  # a UTC midnight
 MINUTE, HOUR, DAY = 60, 3600, 86400
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def config(**probing: Any) -> Any:
