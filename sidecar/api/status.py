@@ -25,14 +25,14 @@ DOCUMENTS = (
 def status_routes(max_age: float) -> list[Route]:
     """The public status routes; ``max_age`` is the Cache-Control max-age in seconds."""
     page = Route("GET", "/status", _serve("status", max_age, cors=False), "The status page (HTML)", "status",
-                 "statusPage", replies={200: Reply("HTML", None, content_type="text/html")})  # fmt: skip
+                 "statusPage", traced=False, replies={200: Reply("HTML", None, content_type="text/html")})  # fmt: skip
     atom = Reply("Atom", None, content_type="application/atom+xml")
     feed = Route("GET", "/status/feed.atom", _serve("feed.atom", max_age, cors=True), "Incidents as an Atom feed",
-                 "status", "statusFeed", replies={200: atom})  # fmt: skip
+                 "status", "statusFeed", traced=False, replies={200: atom})  # fmt: skip
     documents = [
         Route("GET", f"/api/v2/{name}", _serve(f"api/v2/{name}", max_age, cors=True),
               f"Statuspage API v2 {name}", "status", "statuspage_" + name.replace("/", "_").replace("-", "_")[:-5],
-              replies={200: Reply("The document", None), 304: Reply("Not modified", None)})
+              traced=False, replies={200: Reply("The document", None), 304: Reply("Not modified", None)})
         for name in DOCUMENTS
     ]  # fmt: skip
     pushes = Route("GET", "/api/v1/statuspage/pushes", list_pushes,

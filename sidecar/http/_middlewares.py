@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import time
-import uuid
+from contextlib import nullcontext
 
 import structlog
 from aiohttp import web
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from sidecar.auth import ANONYMOUS, Principal
@@ -38,7 +39,7 @@ def request_id_of(request: web.Request) -> str:
     parent = _TRACEPARENT.match(request.headers.get("traceparent", ""))
     if parent and parent.group(1) != "0" * 32:
         return parent.group(1)
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 def principal_of(request: web.Request) -> Principal:
@@ -55,16 +56,20 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     metrics = request.app[HTTP_METRICS]
     started = time.perf_counter()
     metrics.in_flight.inc()
-    context = _PROPAGATOR.extract(request.headers)
-    with (
-        structlog.contextvars.bound_contextvars(request_id=request_id),
+    # Routes that only serve prebuilt answers to anyone (the status page) skip the span: it would be
+    # most of the cost of each request, and tells nothing the request metrics do not.
+    traced = route is None or route.traced
+    spans = (
         request.app[TRACER].start_as_current_span(
             f"{request.method} {template}",
-            context=context,
+            context=_PROPAGATOR.extract(request.headers),
             kind=SpanKind.SERVER,
             attributes={"http.request.method": request.method, "http.route": template},
-        ) as span,
-    ):
+        )
+        if traced
+        else nullcontext(INVALID_SPAN)
+    )
+    with structlog.contextvars.bound_contextvars(request_id=request_id), spans as span:
         try:
             response = await handler(request)
         except web.HTTPException as exc:
@@ -79,9 +84,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         if response.status >= 500:
             span.set_status(Status(StatusCode.ERROR))
     response.headers["X-Request-ID"] = request_id
-    labels = (request.method, template)
-    metrics.requests.labels(*labels, str(response.status)).inc()
-    metrics.duration.labels(*labels).observe(time.perf_counter() - started)
+    metrics.observe(request.method, template, response.status, time.perf_counter() - started)
     return response
 
 

@@ -46,7 +46,7 @@ class Route:
 
     ``scope`` None makes the route public; ``accepts`` lists the request
     content types (415 otherwise); ``max_body`` overrides the server's body
-    limit for this route.
+    limit for this route; ``traced`` False leaves out the server span.
     """
 
     method: str
@@ -62,6 +62,7 @@ class Route:
     params: tuple[Param, ...] = ()
     replies: dict[int, Reply] = field(default_factory=dict)
     rate_limited: bool = True
+    traced: bool = True  # False: no server span (public routes serving prebuilt answers)
 
 
 def route_of(request: web.Request) -> Route | None:

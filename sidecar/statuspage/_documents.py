@@ -42,7 +42,7 @@ class Page:
 def page_doc(page: Page, state: PageState) -> dict[str, Any]:
     """The ``page`` object."""
     return {"id": page.id, "name": page.name, "url": page.url, "time_zone": page.time_zone,
-            "updated_at": rfc3339(state.generated_at)}  # fmt: skip
+            "updated_at": rfc3339(state.updated_at)}  # fmt: skip
 
 
 def component_doc(page: Page, view: ComponentView, created_at: float) -> dict[str, Any]:
@@ -181,7 +181,7 @@ def atom_feed(page: Page, state: PageState) -> str:
     return (
         '<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="en">'
         f"<id>tag:{escape(page.id)},sidecar:incidents</id><title>{escape(page.name)} incidents</title>"
-        f"<updated>{rfc3339(state.generated_at)}</updated>"
+        f"<updated>{rfc3339(state.updated_at)}</updated>"
         f'<link rel="alternate" type="text/html" href="{escape(page.url)}"/>'
         f'<link rel="self" type="application/atom+xml" href="{escape(page.url)}/feed.atom"/>'
         + "".join(entries)

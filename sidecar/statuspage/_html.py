@@ -165,7 +165,7 @@ def render_page(page: Page, state: PageState) -> str:
         + ("".join(_incident(i, state) for i in past) or "<p>No incidents reported.</p>")
         + "</section>"
     )
-    updated = datetime.fromtimestamp(now, tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    updated = datetime.fromtimestamp(state.updated_at, tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'

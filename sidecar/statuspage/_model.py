@@ -20,7 +20,7 @@ when a window is active and nothing is wrong.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 ComponentStatus = Literal["operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance"]
@@ -118,9 +118,9 @@ class ComponentView:
 class PageState:
     """Everything the public routes serve, computed when something changes."""
 
-    generated_at: float
+    generated_at: float  # when it was computed (maintenance windows and ages are judged by it)
     components: tuple[ComponentView, ...]
     indicator: Indicator
     incidents: tuple[Mapping[str, object], ...] = ()  # the incident book's JSON views, newest first
     maintenances: tuple[Mapping[str, object], ...] = ()  # windows: name, components, starts_at, ends_at, comment
-    extra: Mapping[str, object] = field(default_factory=dict)
+    updated_at: float = 0.0  # the last change of what it shows: unchanged content keeps its ETag

@@ -15,6 +15,7 @@ import hashlib
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 import orjson
@@ -177,7 +178,11 @@ class StatusPageService:
             views.append(ComponentView(component, status, since, self._uptime.get(component.id, ())))
         indicator = page_indicator([v.status for v in views], [i["impact"] for i in open_incidents])
         maintenances = [w for w in windows if w["ends_at"] > now - 14 * DAY]
-        state = PageState(now, tuple(views), indicator, tuple(incidents), tuple(maintenances))
+        moments = [view.updated_at for view in views]
+        moments += [_seconds(i["timeline"][-1]["at"]) for i in incidents if i["timeline"]]
+        moments += [t for w in maintenances for t in (w["starts_at"], w["ends_at"]) if t <= now]
+        updated = max(moments, default=self._created_at)
+        state = PageState(now, tuple(views), indicator, tuple(incidents), tuple(maintenances), updated)
         self._render(state)
         self._push_incidents(incidents, state)
         self.state = state
@@ -243,3 +248,7 @@ class StatusPageService:
 
 def _rendered(body: bytes, content_type: str) -> Rendered:
     return Rendered(body, '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"', content_type)
+
+
+def _seconds(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -37,6 +38,18 @@ class HttpMetrics:
     requests: Counter
     duration: Histogram
     in_flight: Gauge
+    _children: dict[tuple[str, str, int], tuple[Any, Any]] = field(default_factory=dict)
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one answered request (labelled children looked up once per method, route and status)."""
+        children = self._children.get((method, route, status))
+        if children is None:
+            children = self._children[(method, route, status)] = (
+                self.requests.labels(method, route, str(status)),
+                self.duration.labels(method, route),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     @classmethod
     def register(cls, registry: CollectorRegistry) -> HttpMetrics:

@@ -213,3 +213,19 @@ async def test_a_component_change_is_pushed_to_a_signed_webhook(
     pushes = (await (await client.get("/api/v1/statuspage/pushes", headers=AUTH_READ)).json())["pushes"]
     assert pushes[0]["target"] == "ops" and pushes[0]["result"] == "delivered"
     assert "whsec" not in str(pushes) and str(server.port) not in str(pushes)
+
+
+async def test_a_refresh_with_nothing_changed_keeps_the_etag(
+    aiohttp_client: Any, aiohttp_server: Any, tmp_path: Path
+) -> None:
+    from sidecar.api import STATUSPAGE
+
+    client, _, _ = await start(aiohttp_client, aiohttp_server, tmp_path)
+    await summary_when(client, lambda body: body["incidents"])
+    service = client.app[STATUSPAGE]  # type: ignore[index]
+    await service.refresh()
+    before = {path: service.rendered(path).etag for path in ("status", "feed.atom", "api/v2/summary.json")}
+    await asyncio.sleep(1.1)  # the clock moves on; what the page shows does not
+    await service.refresh()
+    after = {path: service.rendered(path).etag for path in before}
+    assert after == before
