@@ -13,8 +13,8 @@ from prometheus_client import CollectorRegistry
 
 from sidecar.alerting.service import AlertingService
 from sidecar.alerting.sources import (
-    ErrorSignals,
     breaker_signals,
+    error_signals,
     ingest_signals,
     probe_signals,
     stats_signals,
@@ -194,7 +194,7 @@ def _alerting(
     app[INCIDENTS] = incidents
     app.cleanup_ctx.append(incidents.lifecycle)
     sources = [probe_signals(probes), stats_signals(stats), breaker_signals(breakers), ingest_signals(ingest),
-               ErrorSignals(errors)]  # fmt: skip
+               error_signals(errors)]  # fmt: skip
     alerting = AlertingService(config.alerting, registry, store, sources=sources)
     app[ALERTING] = alerting
     alerting.subscribe(incidents.on_alert_change)

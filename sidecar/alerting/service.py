@@ -25,7 +25,7 @@ from ._dispatch import Dispatcher, Inhibition, Route, Silence, Window, muted, pa
 from ._notify import Receiver
 from ._rules import SEVERITIES, Rule, load_rules
 from ._state import Alert, AlertTable, Change
-from .sources import Source, gather
+from .sources import Source
 
 log = structlog.get_logger("sidecar.alerting")
 
@@ -192,7 +192,7 @@ class AlertingService:
         async with self._lock:
             started = time.perf_counter()
             now = self._clock()
-            snapshot = self._snapshot()
+            snapshot = await self._snapshot()
             changes: list[Change] = []
             for rule in self.rules:
                 changes += self._table.evaluate(rule, rule.expr.evaluate(snapshot), now)
@@ -214,11 +214,14 @@ class AlertingService:
             await self.save()
         return changes
 
-    def _snapshot(self) -> dict[str, Any]:
+    async def _snapshot(self) -> dict[str, Any]:
+        used = set().union(*(rule.expr.signals() for rule in self.rules))
         snapshot: dict[str, Any] = {}
         for source in self._sources:
+            if not source.names & used:
+                continue
             try:
-                part = gather([source])
+                part = await asyncio.to_thread(source.read) if source.threaded else source.read()
             except Exception:  # a broken source must not stop the other rules
                 log.error("signal source failed", exc_info=True)
                 continue

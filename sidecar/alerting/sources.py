@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from sidecar.breakers import STATE_VALUES as BREAKER_VALUES
 from sidecar.breakers.service import BreakerService
@@ -21,7 +21,23 @@ from sidecar.probes.service import ProbeService
 from sidecar.stats import Stats
 
 Series = list[tuple[dict[str, str], float]]
-Source = Callable[[], Mapping[str, Series]]
+Read = Callable[[], Mapping[str, Series]]
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where some signals come from: their names, and how to read them.
+
+    ``threaded`` sources are safe to read from a worker thread and slow enough
+    (the RED statistics: tens of milliseconds per thousand series) to be kept
+    off the event loop. A source none of whose signals a rule uses is not read.
+    """
+
+    names: frozenset[str]
+    read: Read
+    threaded: bool = False
+
+
 PROBE_VALUES = {"healthy": 0.0, "degraded": 1.0, "down": 2.0, "unknown": -1.0}
 STATS_WINDOWS = ("1m", "5m", "1h")
 DAY = 86400.0
@@ -29,11 +45,11 @@ DAY = 86400.0
 
 def probe_signals(probes: ProbeService) -> Source:
     """probe_state, probe_success, probe_response_seconds, uptime_ratio, cert_expiry_days."""
+    names = ("probe_state", "probe_success", "probe_response_seconds", "uptime_ratio", "cert_expiry_days")
 
     def read() -> Mapping[str, Series]:
         now = probes.now()
-        found: dict[str, Series] = {"probe_state": [], "probe_success": [], "probe_response_seconds": [],
-                                    "uptime_ratio": [], "cert_expiry_days": []}  # fmt: skip
+        found: dict[str, Series] = {name: [] for name in names}
         for name in probes.names:
             view = probes.view(name)
             labels = {"probe": name, "component": view["component"] or "", "kind": view["kind"]}
@@ -53,16 +69,19 @@ def probe_signals(probes: ProbeService) -> Source:
                     )
         return found
 
-    return read
+    return Source(frozenset(names), read)
 
 
 def stats_signals(stats: Stats) -> Source:
-    """latency_p50/p95/p99, error_ratio, request_rate per route; dependency_latency_p95, dependency_error_ratio."""
+    """latency_p50/p95/p99, error_ratio, request_rate per route; dependency_latency_p95, dependency_error_ratio.
+
+    Read in a worker thread (``Stats`` takes its own lock).
+    """
+    names = ("latency_p50", "latency_p95", "latency_p99", "error_ratio", "request_rate", "dependency_latency_p95",
+             "dependency_error_ratio")  # fmt: skip
 
     def read() -> Mapping[str, Series]:
-        found: dict[str, Series] = {name: [] for name in (
-            "latency_p50", "latency_p95", "latency_p99", "error_ratio", "request_rate",
-            "dependency_latency_p95", "dependency_error_ratio")}  # fmt: skip
+        found: dict[str, Series] = {name: [] for name in names}
         for window in STATS_WINDOWS:
             for row in stats.route_stats(window):
                 if row.count == 0:
@@ -78,7 +97,7 @@ def stats_signals(stats: Stats) -> Source:
                     _add(found, name, labels, value)
         return found
 
-    return read
+    return Source(frozenset(names), read, threaded=True)
 
 
 def _add(found: dict[str, Series], name: str, labels: dict[str, str], value: float | None) -> None:
@@ -103,7 +122,7 @@ def breaker_signals(breakers: BreakerService) -> Source:
             found["failover_degraded"].append(({"group": group}, 1.0 if view["active"] != preferred else 0.0))
         return found
 
-    return read
+    return Source(frozenset(("breaker_state", "failover_all_open", "failover_degraded")), read)
 
 
 def ingest_signals(ingest: IngestService) -> Source:
@@ -113,7 +132,7 @@ def ingest_signals(ingest: IngestService) -> Source:
         healthy = ingest.writer.storage_healthy and ingest.span_writer.storage_healthy
         return {"ingest_queue_ratio": [({}, ingest.fill_ratio())], "storage_up": [({}, 1.0 if healthy else 0.0)]}
 
-    return read
+    return Source(frozenset(("ingest_queue_ratio", "storage_up")), read)
 
 
 class ErrorSignals:
@@ -153,15 +172,6 @@ class ErrorSignals:
         return found
 
 
-def gather(sources: Sequence[Source]) -> dict[str, Series]:
-    """Every source's signals in one snapshot; a source that fails is logged by the caller and skipped."""
-    snapshot: dict[str, Series] = {}
-    for source in sources:
-        for name, series in source().items():
-            snapshot.setdefault(name, []).extend(series)
-    return snapshot
-
-
-def describe(snapshot: Mapping[str, Any]) -> dict[str, int]:
-    """Series per signal (for the API)."""
-    return {name: len(series) for name, series in sorted(snapshot.items())}
+def error_signals(errors: ErrorTrackingService) -> Source:
+    """error_group_new, error_group_regressed, error_rate (see :class:`ErrorSignals`)."""
+    return Source(frozenset(("error_group_new", "error_group_regressed", "error_rate")), ErrorSignals(errors))

@@ -12,6 +12,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from sidecar.alerting.service import AlertingService
+from sidecar.alerting.sources import Source
 from sidecar.config import parse_config
 from sidecar.storage import SqliteStorage, Storage
 from tests.helpers import Clock
@@ -59,7 +60,8 @@ def service(tmp_path: Path, storage: Storage, clock: Clock, hook: str, state: di
         **alerting,
     }
     config = parse_config({"alerting": raw}, env={"HOOK": hook}).alerting
-    return AlertingService(config, CollectorRegistry(), storage, sources=[lambda: state], clock=clock)
+    source = Source(frozenset({"probe_state"}), lambda: state)
+    return AlertingService(config, CollectorRegistry(), storage, sources=[source], clock=clock)
 
 
 async def delivered(bodies: list[dict[str, Any]], count: int) -> None:
@@ -139,5 +141,19 @@ async def test_a_broken_source_does_not_stop_the_others(tmp_path: Path, storage:
     def broken() -> dict[str, Any]:
         raise RuntimeError("source down")
 
-    alerting.add_source(broken)
+    alerting.add_source(Source(frozenset({"probe_state"}), broken, threaded=True))
     assert [change.alert.status for change in await alerting.evaluate()] == ["firing"]
+
+
+async def test_only_the_sources_the_rules_use_are_read(tmp_path: Path, storage: Storage) -> None:
+    reads: list[str] = []
+    down = {"probe_state": [({"probe": "db", "component": "api", "kind": "postgres"}, 2.0)]}
+    alerting = service(tmp_path, storage, Clock(T0), "json://127.0.0.1:9/x", down)
+
+    def unused() -> dict[str, Any]:
+        reads.append("latency")
+        return {}
+
+    alerting.add_source(Source(frozenset({"latency_p95"}), unused, threaded=True))
+    await alerting.evaluate()
+    assert reads == []  # no rule names latency_p95
