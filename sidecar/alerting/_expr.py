@@ -237,16 +237,20 @@ class Selector(Expr):
     name: str
     matchers: tuple[Matcher, ...] = ()
 
-    def select(self, snapshot: Snapshot) -> list[Sample]:
-        """Every matching series, whatever its value."""
+    def select(self, snapshot: Snapshot, keep: Callable[[float], bool] | None = None) -> list[Sample]:
+        """Every matching series whose value ``keep`` accepts (any value without it).
+
+        The value is tested first and a Sample made only for what is kept: most series of a
+        signal fail a comparison, and making samples is most of the cost of an evaluation.
+        """
         return [
             Sample(self.name, labels, value)
             for labels, value in snapshot.get(self.name, ())
-            if all(matcher.matches(labels) for matcher in self.matchers)
+            if (keep is None or keep(value)) and all(matcher.matches(labels) for matcher in self.matchers)
         ]
 
     def evaluate(self, snapshot: Snapshot) -> list[Sample]:
-        return [sample for sample in self.select(snapshot) if _nonzero(sample.value)]
+        return self.select(snapshot, _nonzero)
 
     def signals(self) -> set[str]:
         return {self.name}
@@ -285,9 +289,14 @@ class Compare(Expr):
             raise ValueError(f"constant {self.constant!r} does not have the value {self.value!r}")
 
     def evaluate(self, snapshot: Snapshot) -> list[Sample]:
-        samples = self.left.select(snapshot) if isinstance(self.left, Selector) else self.left.evaluate(snapshot)
-        compare = COMPARISON_OPS[self.op]
-        return [s for s in samples if not math.isnan(s.value) and compare(s.value, self.value)]
+        compare, operand = COMPARISON_OPS[self.op], self.value
+
+        def holds(value: float) -> bool:
+            return not math.isnan(value) and compare(value, operand)
+
+        if isinstance(self.left, Selector):
+            return self.left.select(snapshot, holds)
+        return [sample for sample in self.left.evaluate(snapshot) if holds(sample.value)]
 
     def signals(self) -> set[str]:
         return self.left.signals()

@@ -31,6 +31,7 @@ log = structlog.get_logger("sidecar.alerting")
 
 ALERTS, GROUPS, SILENCES, WINDOWS = "alerts", "alert_groups", "silences", "maintenance"
 EXPIRED_KEPT = 86400.0  # ended silences and windows stay listed this long
+TRIGGER_DEBOUNCE = 0.1  # seconds a triggered round waits for more changes
 Listener = Callable[[Change], None]
 
 
@@ -177,6 +178,8 @@ class AlertingService:
             try:
                 async with asyncio.timeout(wait):
                     await self._wake.wait()
+                # A burst of changes (many probes going down together) is taken in one round.
+                await asyncio.sleep(TRIGGER_DEBOUNCE)
             except TimeoutError:
                 pass
             self._wake.clear()
@@ -196,6 +199,7 @@ class AlertingService:
             changes: list[Change] = []
             for rule in self.rules:
                 changes += self._table.evaluate(rule, rule.expr.evaluate(snapshot), now)
+                await asyncio.sleep(0)  # other work (probe timings) goes on between rules
             alerts = list(self._table)
             self._mutes = muted(alerts, now, self.silences.values(), self.all_windows(), self._inhibitions)
             notifications = self._dispatcher.tick(alerts, self._mutes, now)
@@ -215,18 +219,22 @@ class AlertingService:
         return changes
 
     async def _snapshot(self) -> dict[str, Any]:
-        used = set().union(*(rule.expr.signals() for rule in self.rules))
+        used = frozenset().union(*(rule.expr.signals() for rule in self.rules))
         snapshot: dict[str, Any] = {}
         for source in self._sources:
             if not source.names & used:
                 continue
             try:
-                part = await asyncio.to_thread(source.read) if source.threaded else source.read()
+                if source.threaded:
+                    part = await asyncio.to_thread(source.read, used)
+                else:
+                    part = source.read(used)
             except Exception:  # a broken source must not stop the other rules
                 log.error("signal source failed", exc_info=True)
                 continue
             for name, series in part.items():
                 snapshot.setdefault(name, []).extend(series)
+            await asyncio.sleep(0)
         return snapshot
 
     def _prune_ended(self, now: float) -> None:

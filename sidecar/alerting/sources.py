@@ -21,13 +21,14 @@ from sidecar.probes.service import ProbeService
 from sidecar.stats import Stats
 
 Series = list[tuple[dict[str, str], float]]
-Read = Callable[[], Mapping[str, Series]]
+Read = Callable[[frozenset[str]], Mapping[str, Series]]  # the signals wanted -> their series
 
 
 @dataclass(frozen=True, slots=True)
 class Source:
     """Where some signals come from: their names, and how to read them.
 
+    ``read`` is given the names the rules use and may leave the others out.
     ``threaded`` sources are safe to read from a worker thread and slow enough
     (the RED statistics: tens of milliseconds per thousand series) to be kept
     off the event loop. A source none of whose signals a rule uses is not read.
@@ -47,26 +48,28 @@ def probe_signals(probes: ProbeService) -> Source:
     """probe_state, probe_success, probe_response_seconds, uptime_ratio, cert_expiry_days."""
     names = ("probe_state", "probe_success", "probe_response_seconds", "uptime_ratio", "cert_expiry_days")
 
-    def read() -> Mapping[str, Series]:
+    def read(wanted: frozenset[str]) -> Mapping[str, Series]:
         now = probes.now()
         found: dict[str, Series] = {name: [] for name in names}
-        for name in probes.names:
-            view = probes.view(name)
-            labels = {"probe": name, "component": view["component"] or "", "kind": view["kind"]}
-            found["probe_state"].append((labels, PROBE_VALUES[view["status"]]))
-            last = probes.health[name].last_result
-            if last is not None:
-                found["probe_success"].append((labels, 1.0 if last.ok else 0.0))
-                found["probe_response_seconds"].append((labels, last.duration))
+        state, success, seconds = found["probe_state"], found["probe_success"], found["probe_response_seconds"]
+        expiry, uptime = found["cert_expiry_days"], found["uptime_ratio"]
+        last_wanted = bool(wanted & {"probe_success", "probe_response_seconds", "cert_expiry_days"})
+        uptime_wanted = "uptime_ratio" in wanted
+        for name, config in probes.configs.items():
+            health = probes.health[name]
+            component = config.component or ""
+            labels = {"probe": name, "component": component, "kind": config.kind}
+            state.append((labels, PROBE_VALUES[health.status]))
+            last = health.last_result
+            if last is not None and last_wanted:
+                success.append((labels, 1.0 if last.ok else 0.0))
+                seconds.append((labels, last.duration))
                 if last.cert_expiry is not None:
-                    found["cert_expiry_days"].append(
-                        ({"probe": name, "component": labels["component"]}, (last.cert_expiry - now) / DAY)
-                    )
-            for window, ratio in probes.history.uptime(name, now).items():
-                if ratio is not None:
-                    found["uptime_ratio"].append(
-                        ({"probe": name, "component": labels["component"], "window": window}, ratio)
-                    )
+                    expiry.append(({"probe": name, "component": component}, (last.cert_expiry - now) / DAY))
+            if uptime_wanted:
+                for window, ratio in probes.history.uptime(name, now).items():
+                    if ratio is not None:
+                        uptime.append(({"probe": name, "component": component, "window": window}, ratio))
         return found
 
     return Source(frozenset(names), read)
@@ -80,7 +83,7 @@ def stats_signals(stats: Stats) -> Source:
     names = ("latency_p50", "latency_p95", "latency_p99", "error_ratio", "request_rate", "dependency_latency_p95",
              "dependency_error_ratio")  # fmt: skip
 
-    def read() -> Mapping[str, Series]:
+    def read(wanted: frozenset[str]) -> Mapping[str, Series]:
         found: dict[str, Series] = {name: [] for name in names}
         for window in STATS_WINDOWS:
             for row in stats.route_stats(window):
@@ -108,7 +111,7 @@ def _add(found: dict[str, Series], name: str, labels: dict[str, str], value: flo
 def breaker_signals(breakers: BreakerService) -> Source:
     """breaker_state, failover_all_open, failover_degraded."""
 
-    def read() -> Mapping[str, Series]:
+    def read(wanted: frozenset[str]) -> Mapping[str, Series]:
         found: dict[str, Series] = {"breaker_state": [], "failover_all_open": [], "failover_degraded": []}
         for group in breakers.groups:
             view = breakers.view(group)
@@ -128,7 +131,7 @@ def breaker_signals(breakers: BreakerService) -> Source:
 def ingest_signals(ingest: IngestService) -> Source:
     """ingest_queue_ratio, storage_up."""
 
-    def read() -> Mapping[str, Series]:
+    def read(wanted: frozenset[str]) -> Mapping[str, Series]:
         healthy = ingest.writer.storage_healthy and ingest.span_writer.storage_healthy
         return {"ingest_queue_ratio": [({}, ingest.fill_ratio())], "storage_up": [({}, 1.0 if healthy else 0.0)]}
 
@@ -149,7 +152,7 @@ class ErrorSignals:
         """Error-tracking listener."""
         self._events.append((self._clock(), event.kind, event.service or "", event.category))
 
-    def __call__(self) -> Mapping[str, Series]:
+    def __call__(self, wanted: frozenset[str] = frozenset()) -> Mapping[str, Series]:
         now = self._clock()
         while self._events and now - self._events[0][0] > 60:
             self._events.popleft()

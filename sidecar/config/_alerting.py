@@ -100,7 +100,7 @@ class AlertingConfig(Section):
     """Rules, evaluation, routing, receivers, inhibition, maintenance and incidents."""
 
     rules_dir: Path = Path("alerts")  # every *.yaml file in it holds rules (relative: to the working directory)
-    evaluation_interval: PositiveDuration = 5.0
+    evaluation_interval: PositiveDuration = 15.0
     external_url: Annotated[str, Field(pattern=r"^https?://")] | None = None  # links in notifications
     route: RouteConfig = RouteConfig(receiver=None)
     receivers: tuple[ReceiverConfig, ...] = ()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import aiohttp
@@ -152,6 +152,11 @@ class ProbeService:
         self._result_listeners: list[ResultListener] = []
         self._scheduler: Scheduler | None = None
         self._pruned_at = float("-inf")
+
+    @property
+    def configs(self) -> Mapping[str, ProbeConfig]:
+        """Every probe's configuration by name."""
+        return self._configs
 
     @property
     def names(self) -> list[str]:

@@ -60,7 +60,7 @@ def service(tmp_path: Path, storage: Storage, clock: Clock, hook: str, state: di
         **alerting,
     }
     config = parse_config({"alerting": raw}, env={"HOOK": hook}).alerting
-    source = Source(frozenset({"probe_state"}), lambda: state)
+    source = Source(frozenset({"probe_state"}), lambda wanted: state)
     return AlertingService(config, CollectorRegistry(), storage, sources=[source], clock=clock)
 
 
@@ -138,7 +138,7 @@ async def test_a_broken_source_does_not_stop_the_others(tmp_path: Path, storage:
     down = {"probe_state": [({"probe": "db", "component": "api", "kind": "postgres"}, 2.0)]}
     alerting = service(tmp_path, storage, clock, "json://127.0.0.1:9/x", down)
 
-    def broken() -> dict[str, Any]:
+    def broken(wanted: frozenset[str]) -> dict[str, Any]:
         raise RuntimeError("source down")
 
     alerting.add_source(Source(frozenset({"probe_state"}), broken, threaded=True))
@@ -150,7 +150,7 @@ async def test_only_the_sources_the_rules_use_are_read(tmp_path: Path, storage: 
     down = {"probe_state": [({"probe": "db", "component": "api", "kind": "postgres"}, 2.0)]}
     alerting = service(tmp_path, storage, Clock(T0), "json://127.0.0.1:9/x", down)
 
-    def unused() -> dict[str, Any]:
+    def unused(wanted: frozenset[str]) -> dict[str, Any]:
         reads.append("latency")
         return {}
 
