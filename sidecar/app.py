@@ -168,7 +168,7 @@ def _statuspage(
         app.cleanup_ctx.append(pusher.lifecycle)
     status = StatusPageService(
         page, default_components(page, config.probes), probes=probes, breakers=breakers, alerting=alerting,
-        incidents=incidents, pusher=pusher,
+        incidents=incidents, pusher=pusher, storage=app[STORAGE],
     )  # fmt: skip
     app[STATUSPAGE] = status
     for service in (probes, breakers, alerting, incidents):

@@ -417,6 +417,10 @@ class Pusher:
             out.append(record)
         return out
 
+    def remember(self, known: Mapping[str, str]) -> None:
+        """Take back incident ids saved before a restart (ids learnt since are kept)."""
+        self._incidents = {**known, **self._incidents}
+
     def incident_ids(self) -> dict[str, str]:
         """Sidecar incident id -> Statuspage incident id, for persisting and passing back as ``known``."""
         return dict(self._incidents)

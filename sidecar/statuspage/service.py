@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -23,6 +23,8 @@ import structlog
 
 from sidecar._aio import cancel_and_wait
 from sidecar.config import ProbeConfig, StatusPageConfig
+from sidecar.errors import StorageError
+from sidecar.storage import Storage
 
 from ._documents import Page, atom_feed, documents, public_title, public_updates
 from ._html import render_page
@@ -33,6 +35,7 @@ log = structlog.get_logger("sidecar.statuspage")
 
 DAY = 86400
 HISTORY_DAYS = 90
+NAMESPACE, INCIDENT_IDS = "statuspage", "incident_ids"  # state store: sidecar -> Statuspage incident ids
 UPTIME_EVERY = 60.0  # seconds between reads of the daily uptime bars (hourly counts only)
 
 
@@ -42,6 +45,10 @@ class Pushes(Protocol):
     def submit(self, change: Any) -> None: ...
 
     def history(self, limit: int = 100) -> list[Any]: ...
+
+    def remember(self, known: Mapping[str, str]) -> None: ...
+
+    def incident_ids(self) -> dict[str, str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +93,15 @@ class StatusPageService:
         alerting: Any,
         incidents: Any,
         pusher: Pushes | None = None,
+        storage: Storage | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._config = config
         self.components = list(components)
         self._probes, self._breakers, self._alerting, self._incidents = probes, breakers, alerting, incidents
         self._pusher = pusher
+        self._storage = storage
+        self._saved_ids: dict[str, str] = {}
         self._clock = clock
         self._created_at = clock()
         self._page = Page(config.page_id, config.title, config.url or "/status")
@@ -122,10 +132,37 @@ class StatusPageService:
 
     async def lifecycle(self, _app: object) -> AsyncIterator[None]:
         """aiohttp clean-up context: compute once, then keep the page current."""
+        await self._restore_ids()
         await self.refresh()
         self._task = asyncio.create_task(self._run(), name="statuspage")
         yield
         await cancel_and_wait(self._task)
+        await self._save_ids()
+
+    async def _restore_ids(self) -> None:
+        """The Statuspage incident ids learnt before a restart, so open incidents are updated, not re-created."""
+        if self._pusher is None or self._storage is None:
+            return
+        try:
+            saved = await self._storage.get_state(NAMESPACE, INCIDENT_IDS)
+        except StorageError as exc:
+            log.warning("statuspage incident ids not restored", error=str(exc))
+            return
+        if saved:
+            self._saved_ids = dict(saved)
+            self._pusher.remember(self._saved_ids)
+
+    async def _save_ids(self) -> None:
+        if self._pusher is None or self._storage is None:
+            return
+        ids = self._pusher.incident_ids()
+        if ids == self._saved_ids:
+            return
+        try:
+            await self._storage.put_state(NAMESPACE, INCIDENT_IDS, ids)
+            self._saved_ids = ids
+        except StorageError as exc:
+            log.warning("statuspage incident ids not saved", error=str(exc))
 
     async def _run(self) -> None:
         while True:
@@ -138,6 +175,7 @@ class StatusPageService:
             self._wake.clear()
             try:
                 await self.refresh()
+                await self._save_ids()
             except Exception:  # the page keeps its last state
                 log.error("status page refresh failed", exc_info=True)
 

@@ -229,3 +229,51 @@ async def test_a_refresh_with_nothing_changed_keeps_the_etag(
     await service.refresh()
     after = {path: service.rendered(path).etag for path in before}
     assert after == before
+
+
+async def test_an_incident_open_across_a_restart_is_updated_on_statuspage_not_created_again(
+    aiohttp_client: Any, aiohttp_server: Any, tmp_path: Path
+) -> None:
+    calls: list[tuple[str, str]] = []
+
+    async def create(request: web.Request) -> web.Response:
+        calls.append(("POST", request.path))
+        return web.json_response({"id": "sp-1"}, status=201)
+
+    async def update(request: web.Request) -> web.Response:
+        calls.append(("PATCH", request.path))
+        return web.json_response({"id": request.match_info["id"]})
+
+    fake = web.Application()
+    fake.router.add_post("/v1/pages/acme/incidents", create)
+    fake.router.add_patch("/v1/pages/acme/incidents/{id}", update)
+    server = await aiohttp_server(fake)
+    raw = base_config(tmp_path)
+    raw["auth"]["tokens"].append({"name": "oncall", "scopes": ["admin", "read"], "sha256": hash_token(ADMIN)})
+    raw["alerting"] = {"rules_dir": str(tmp_path / "no-rules")}
+    raw["statuspage"] = {
+        "debounce": "50ms", "components": [{"id": "payments", "name": "Payments"}],
+        "statuspage": {"api_key": "${SP_KEY}", "page_id": "acme", "components": {"payments": "cmp-pay"},
+                       "base_url": f"http://127.0.0.1:{server.port}/v1"},
+    }  # fmt: skip
+    config = parse_config(raw, env={"KEY": KEY, "SP_KEY": "sp-secret-key"})
+
+    async def pushed(count: int) -> None:
+        for _ in range(300):
+            if len(calls) >= count:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"pushes: {calls}")
+
+    first = await aiohttp_client(create_app(config))
+    declared = {"title": "Card payments failing", "components": ["payments"], "impact": "major", "message": "Looking"}
+    incident = await (await first.post("/api/v1/incidents", json=declared, headers=AUTH_ADMIN)).json()
+    await pushed(1)
+    await first.close()  # a restart: the incident and the id Statuspage gave it are saved
+
+    second = await aiohttp_client(create_app(config))
+    update = {"status": "monitoring", "message": "A fix is rolling out"}
+    assert (await second.post(f"/api/v1/incidents/{incident['id']}/updates", json=update,
+                              headers=AUTH_ADMIN)).status == 200  # fmt: skip
+    await pushed(2)
+    assert calls == [("POST", "/v1/pages/acme/incidents"), ("PATCH", "/v1/pages/acme/incidents/sp-1")]
