@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 from aiohttp.test_utils import TestClient
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -181,7 +183,13 @@ async def test_otlp_client_spans_drive_the_breaker(aiohttp_client: Any, tmp_path
 
 
 async def test_two_sidecars_sharing_redis_see_the_same_active_provider(aiohttp_client: Any, tmp_path: Path) -> None:
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"Redis is not reachable at {REDIS_URL}; CI must run the Redis tests")
+        pytest.skip(f"SKIPPING REDIS TEST: Redis is not reachable at {REDIS_URL}")
     for key in client.scan_iter("sidecar:breaker:*"):
         client.delete(key)
     one = await start(aiohttp_client, tmp_path / "one", shared_state="${REDIS}")
