@@ -16,6 +16,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from sidecar._aio import cancel_and_wait
+from sidecar._retry import backoff_delay
 from sidecar.alerting._notify import (
     ALERTMANAGER_RESEND_INTERVAL,
     AlertInstance,
@@ -36,7 +37,6 @@ log = structlog.get_logger("sidecar.alerting")
 
 DeliveryResult = Literal["delivered", "retrying", "dead_letter"]
 
-_BACKOFF_CAP = 300.0
 _DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -437,9 +437,7 @@ class Delivery:
         return outcome
 
     def _delay(self, attempts: int) -> float:
-        """Full jitter: uniform in [0, min(cap, backoff x 2^(attempts-1))]."""
-        ceiling = min(_BACKOFF_CAP, self._backoff * (2 ** min(attempts - 1, 30)))
-        return self._rng.uniform(0, ceiling)
+        return backoff_delay(attempts, self._backoff, self._rng)
 
     def _record(
         self,

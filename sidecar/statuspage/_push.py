@@ -63,6 +63,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from yarl import URL
 
 from sidecar._aio import cancel_and_wait
+from sidecar._retry import BACKOFF_CAP, backoff_delay
 from sidecar._time import rfc3339
 
 __all__ = [
@@ -95,7 +96,6 @@ STATUSPAGE_TARGET = "statuspage"
 """The target name of the Statuspage target in records and metric labels."""
 
 QUEUE_SIZE = 10_000
-_BACKOFF_CAP = 300.0
 _CONCURRENCY = 16
 _DETAIL_LIMIT = 200
 _KNOWN_INCIDENTS_LIMIT = 10_000
@@ -605,9 +605,8 @@ class Pusher:
 
     def _delay(self, attempts: int, retry_after: float | None) -> float:
         if retry_after is not None:
-            return min(_BACKOFF_CAP, max(0.0, retry_after))
-        ceiling = min(_BACKOFF_CAP, self._backoff * (2 ** min(attempts - 1, 30)))
-        return self._rng.uniform(0, ceiling)
+            return min(BACKOFF_CAP, max(0.0, retry_after))
+        return backoff_delay(attempts, self._backoff, self._rng)
 
     # -- records -----------------------------------------------------------------------------------------------
 
