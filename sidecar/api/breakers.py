@@ -129,7 +129,7 @@ def breakers_routes() -> list[Route]:
         Route(
             "GET", "/api/v1/failover/{group}/events", failover_events,
             "The group now and after every change, as Server-Sent Events", "breakers", "failoverEvents",
-            scope="read", params=(group,), rate_limited=False,
+            scope="read", params=(group,),
             replies={200: Reply("An event stream of group objects", FailoverOut, content_type="text/event-stream")},
         ),
     ]  # fmt: skip

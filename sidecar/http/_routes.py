@@ -61,7 +61,6 @@ class Route:
     request_schema: Schema | None = None
     params: tuple[Param, ...] = ()
     replies: dict[int, Reply] = field(default_factory=dict)
-    rate_limited: bool = True
     traced: bool = True  # False: no server span (public routes serving prebuilt answers)
 
 

@@ -277,3 +277,14 @@ async def test_an_incident_open_across_a_restart_is_updated_on_statuspage_not_cr
                               headers=AUTH_ADMIN)).status == 200  # fmt: skip
     await pushed(2)
     assert calls == [("POST", "/v1/pages/acme/incidents"), ("PATCH", "/v1/pages/acme/incidents/sp-1")]
+
+
+async def test_anonymous_pollers_are_rate_limited_per_address(aiohttp_client: Any, tmp_path: Path) -> None:
+    raw = base_config(tmp_path)
+    raw["auth"]["per_ip"] = {"rate": 1, "burst": 5}
+    raw["alerting"] = {"rules_dir": str(tmp_path / "no-rules")}
+    client = await aiohttp_client(create_app(parse_config(raw, env={"KEY": KEY})))
+    statuses = [(await client.get("/api/v2/summary.json")).status for _ in range(8)]
+    assert statuses[:5] == [200] * 5 and statuses[5:] == [429] * 3
+    refused = await client.get("/api/v2/status.json")
+    assert refused.status == 429 and int(refused.headers["Retry-After"]) >= 1
