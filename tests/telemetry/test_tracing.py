@@ -72,3 +72,18 @@ async def test_spans_are_exported_over_otlp_when_configured(aiohttp_client, aioh
     assert "GET /healthz" in names
     resource = received[0].resource_spans[0].resource
     assert {"service.name": "sidecar"}.items() <= {a.key: a.value.string_value for a in resource.attributes}.items()
+
+
+async def test_the_public_status_routes_carry_no_span_but_are_counted(aiohttp_client, tmp_path) -> None:
+    from sidecar.app import create_app as create_sidecar
+
+    exporter = InMemorySpanExporter()
+    config = parse_config({"data_dir": str(tmp_path), "ingest": {"workers": 0},
+                           "alerting": {"rules_dir": str(tmp_path / "no-rules")}})  # fmt: skip
+    client = await aiohttp_client(create_sidecar(config, span_processors=(SimpleSpanProcessor(exporter),)))
+    assert (await client.get("/api/v2/summary.json")).status == 200
+    assert (await client.get("/status")).status == 200
+    await client.get("/healthz")
+    assert [span.name for span in exporter.get_finished_spans()] == ["GET /healthz"]
+    metrics = await (await client.get("/metrics")).text()
+    assert 'sidecar_http_requests_total{method="GET",route="/api/v2/summary.json",status="200"} 1.0' in metrics
